@@ -1,0 +1,126 @@
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { GuardDutyClient } from '@aws-sdk/client-guardduty';
+import { IAMClient } from '@aws-sdk/client-iam';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { STSClient } from '@aws-sdk/client-sts';
+import { classifyError } from '@aegis/core';
+
+export interface CloudSettings {
+  /** `sandbox`: the local aws-sandbox on `sandboxPort`; `aws`: the standard credential chain (honours AWS_ENDPOINT_URL). */
+  cloud: 'aws' | 'sandbox';
+  sandboxPort?: number;
+  /** Overrides the endpoint for every service (tests, or another AWS-compatible endpoint). */
+  endpoint?: string;
+  /** SDK attempts per call, including the first (throttling is retried by the SDK first). */
+  maxAttempts?: number;
+}
+
+export type CallOutcome = 'ok' | 'error' | 'throttled';
+/** Told about every attempt of every cloud call: metrics hang here. */
+export type CallObserver = (service: string, operation: string, outcome: CallOutcome, code?: string) => void;
+
+type AnyClient = EC2Client | S3Client | IAMClient | GuardDutyClient | SSMClient | STSClient;
+
+interface MiddlewareContext {
+  clientName?: string;
+  commandName?: string;
+}
+
+/**
+ * SDK clients per service and region, created once and reused. Every handler reaches the cloud
+ * only through one of these, so tests can point them at the aws-sandbox or a mock.
+ */
+export class CloudClients {
+  private readonly cache = new Map<string, AnyClient>();
+
+  constructor(
+    readonly settings: CloudSettings,
+    private readonly observer?: CallObserver,
+  ) {}
+
+  ec2(region: string): EC2Client {
+    return this.get('ec2', region, (c) => new EC2Client(c));
+  }
+  s3(region: string): S3Client {
+    return this.get(
+      's3',
+      region,
+      (c) =>
+        new S3Client({
+          ...c,
+          forcePathStyle:
+            this.settings.cloud === 'sandbox' || !!this.settings.endpoint || !!process.env.AWS_ENDPOINT_URL,
+        }),
+    );
+  }
+  iam(): IAMClient {
+    return this.get('iam', 'us-east-1', (c) => new IAMClient(c));
+  }
+  guardduty(region: string): GuardDutyClient {
+    return this.get('guardduty', region, (c) => new GuardDutyClient(c));
+  }
+  ssm(region: string): SSMClient {
+    return this.get('ssm', region, (c) => new SSMClient(c));
+  }
+  sts(region: string): STSClient {
+    return this.get('sts', region, (c) => new STSClient(c));
+  }
+
+  destroy(): void {
+    for (const c of this.cache.values()) c.destroy();
+    this.cache.clear();
+  }
+
+  private config(region: string) {
+    const s = this.settings;
+    const base: {
+      region: string;
+      maxAttempts: number;
+      endpoint?: string;
+      credentials?: { accessKeyId: string; secretAccessKey: string };
+    } = { region, maxAttempts: s.maxAttempts ?? 3 };
+    if (s.endpoint) base.endpoint = s.endpoint;
+    if (s.cloud === 'sandbox') {
+      base.endpoint = s.endpoint ?? `http://127.0.0.1:${s.sandboxPort ?? 4566}`;
+      base.credentials = { accessKeyId: 'sandbox', secretAccessKey: 'sandbox' };
+    }
+    return base;
+  }
+
+  private get<C extends AnyClient>(
+    service: string,
+    region: string,
+    make: (cfg: ReturnType<CloudClients['config']>) => C,
+  ): C {
+    const key = `${service}:${region}`;
+    let client = this.cache.get(key) as C | undefined;
+    if (!client) {
+      client = make(this.config(region));
+      this.observe(client, service);
+      this.cache.set(key, client);
+    }
+    return client;
+  }
+
+  private observe(client: AnyClient, service: string): void {
+    const observer = this.observer;
+    if (!observer) return;
+    // Added after the retry middleware, so each attempt is counted, throttled ones included.
+    (client.middlewareStack as unknown as { add: (mw: unknown, opts: unknown) => void }).add(
+      (next: (args: unknown) => Promise<unknown>, context: MiddlewareContext) => async (args: unknown) => {
+        const op = (context.commandName ?? 'unknown').replace(/Command$/, '');
+        try {
+          const out = await next(args);
+          observer(service, op, 'ok');
+          return out;
+        } catch (err) {
+          const c = classifyError(err);
+          observer(service, op, c.class === 'throttled' ? 'throttled' : 'error', c.code);
+          throw err;
+        }
+      },
+      { step: 'deserialize', name: 'aegisCallObserver', priority: 'low' },
+    );
+  }
+}
