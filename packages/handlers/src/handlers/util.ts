@@ -1,0 +1,64 @@
+import { AegisError, errorCode, type Json } from '@aegis/core';
+import type { z } from 'zod';
+import type { HandlerContext } from '../contract';
+
+/** The second argument of every `client.send`: a tier timeout or a cancel aborts the HTTP call itself. */
+export function sendOpts(ctx: HandlerContext): { abortSignal?: AbortSignal } {
+  return ctx.signal ? { abortSignal: ctx.signal } : {};
+}
+
+function abortError(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  // Keep a timeout's own error (TimeoutError) so the item is recorded as timed out, not cancelled.
+  if (reason instanceof Error) return reason;
+  const err = new Error('aborted');
+  err.name = 'AbortError';
+  return err;
+}
+
+/** Waits `ms`, or rejects at once when `signal` aborts, so pollers never outlive their job. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(signal));
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortError(signal as AbortSignal));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * A plain JSON copy: drops `undefined` members and turns Dates into strings, so a state hashes and
+ * stores the same before and after a round trip through the snapshot file.
+ */
+export function toJson(value: unknown): Json {
+  return JSON.parse(JSON.stringify(value)) as Json;
+}
+
+/** Reads a stored state or ops document back into its type; a document that does not fit is refused. */
+export function parseDoc<T>(schema: z.ZodType<T>, value: Json, what: string): T {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new AegisError('ValidationError', `${what} is not a valid document: ${r.error.message}`);
+  return r.data;
+}
+
+/** An error that carries an AWS-style code as its name, so classifyError sees the code. */
+export function codedError(code: string, message: string): Error {
+  const err = new Error(message);
+  err.name = code;
+  return err;
+}
+
+/** Runs `call`, treating the listed error codes as "already done" (idempotent apply and rollback). */
+export async function tolerate(codes: readonly string[], call: () => Promise<unknown>): Promise<void> {
+  try {
+    await call();
+  } catch (err) {
+    if (!codes.includes(errorCode(err))) throw err;
+  }
+}
