@@ -62,3 +62,23 @@ export async function tolerate(codes: readonly string[], call: () => Promise<unk
     if (!codes.includes(errorCode(err))) throw err;
   }
 }
+
+/**
+ * Calls `read` every `ctx.settings.pollIntervalMs` until it returns a value. The job's abort signal
+ * (tier timeout, cancel) is the real bound; `maxWaitMs` only keeps a caller without a signal from
+ * waiting forever, and ends with a `timeout` error.
+ */
+export async function pollUntil<T>(
+  ctx: HandlerContext,
+  what: string,
+  maxWaitMs: number,
+  read: () => Promise<T | undefined>,
+): Promise<T> {
+  const started = Date.now();
+  for (;;) {
+    const value = await read();
+    if (value !== undefined) return value;
+    if (Date.now() - started >= maxWaitMs) throw codedError('timeout', `${what}: still not done after ${maxWaitMs} ms`);
+    await sleep(ctx.settings.pollIntervalMs, ctx.signal);
+  }
+}
