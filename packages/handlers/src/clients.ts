@@ -3,7 +3,7 @@ import { GuardDutyClient } from '@aws-sdk/client-guardduty';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import { STSClient } from '@aws-sdk/client-sts';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { classifyError } from '@aegis/core';
 
 export interface CloudSettings {
@@ -65,6 +65,13 @@ export class CloudClients {
   }
   sts(region: string): STSClient {
     return this.get('sts', region, (c) => new STSClient(c));
+  }
+
+  /** The account the credentials belong to (STS GetCallerIdentity). */
+  async callerAccount(region: string): Promise<string> {
+    const out = await this.sts(region).send(new GetCallerIdentityCommand({}));
+    if (!out.Account) throw new Error('STS GetCallerIdentity returned no account');
+    return out.Account;
   }
 
   destroy(): void {

@@ -4,9 +4,16 @@ import { blockPublicSsh } from './block-public-ssh';
 import { s3BlockPublicAccess } from './s3-block-public-access';
 import { enforceImdsv2 } from './enforce-imdsv2';
 import { enableGuardduty } from './enable-guardduty';
+import { rotateIamKeys } from './rotate-iam-keys';
 
 /** Every handler, one file each. The registry refuses to start if one of the six is missing. */
-export const ALL_HANDLERS: readonly Handler[] = [blockPublicSsh, s3BlockPublicAccess, enforceImdsv2, enableGuardduty];
+export const ALL_HANDLERS: readonly Handler[] = [
+  blockPublicSsh,
+  s3BlockPublicAccess,
+  enforceImdsv2,
+  enableGuardduty,
+  rotateIamKeys,
+];
 
 export function createDefaultRegistry(): HandlerRegistry {
   return new HandlerRegistry(ALL_HANDLERS);
