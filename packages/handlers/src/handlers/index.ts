@@ -5,6 +5,7 @@ import { s3BlockPublicAccess } from './s3-block-public-access';
 import { enforceImdsv2 } from './enforce-imdsv2';
 import { enableGuardduty } from './enable-guardduty';
 import { rotateIamKeys } from './rotate-iam-keys';
+import { runPatchBaseline } from './run-patch-baseline';
 
 /** Every handler, one file each. The registry refuses to start if one of the six is missing. */
 export const ALL_HANDLERS: readonly Handler[] = [
@@ -13,6 +14,7 @@ export const ALL_HANDLERS: readonly Handler[] = [
   enforceImdsv2,
   enableGuardduty,
   rotateIamKeys,
+  runPatchBaseline,
 ];
 
 export function createDefaultRegistry(): HandlerRegistry {
