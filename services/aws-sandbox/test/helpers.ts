@@ -50,15 +50,18 @@ export function useSandbox(opts: SandboxOptions = {}): { sb: () => SandboxHandle
   };
 }
 
-/** The AWS error name an SDK call rejects with, and its HTTP status. */
+/**
+ * The AWS error an SDK call rejects with: `code` is the wire code (IAM's SDK calls `NoSuchEntity`
+ * `NoSuchEntityException`, as it does against real AWS), `status` the HTTP status.
+ */
 export async function awsError(
   p: Promise<unknown>,
-): Promise<{ name: string; status: number | undefined; message: string }> {
+): Promise<{ name: string; code: string; status: number | undefined; message: string }> {
   try {
     await p;
   } catch (e) {
-    const err = e as { name: string; message: string; $metadata?: { httpStatusCode?: number } };
-    return { name: err.name, status: err.$metadata?.httpStatusCode, message: err.message };
+    const err = e as { name: string; Code?: string; message: string; $metadata?: { httpStatusCode?: number } };
+    return { name: err.name, code: err.Code ?? err.name, status: err.$metadata?.httpStatusCode, message: err.message };
   }
   throw new Error('expected the call to fail');
 }
