@@ -3,7 +3,7 @@
 # Without helm on PATH it says so and succeeds: test/deploy checks the values against the schema and
 # the templates' invariants without helm.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+case $0 in */*) cd "${0%/*}/.." ;; *) cd .. ;; esac
 chart=charts/aegis
 
 if ! command -v helm >/dev/null 2>&1; then
