@@ -84,6 +84,7 @@ export const ActionPlan = z.object({
   skip_reason: z.string().optional(),
   /** Dry-run inspection error (e.g. resource_not_found): the item will fail with it. */
   error: z.string().optional(),
+  error_message: z.string().optional(),
   /** sha256 of the planned operations: execute refuses to do anything else (plan binding). */
   plan_hash: z.string(),
 });

@@ -1,1 +1,2 @@
 export * from './redis-provider';
+export * from './stack';

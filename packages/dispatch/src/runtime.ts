@@ -1,0 +1,81 @@
+import {
+  CommonEnv,
+  createLogger,
+  createRedis,
+  resolveTiers,
+  tierOverrides,
+  type Logger,
+  type RedisClient,
+  type Tier,
+  type TierSpec,
+} from '@aegis/core';
+import {
+  CloudClients,
+  createDefaultRegistry,
+  DEFAULT_SETTINGS,
+  type HandlerRegistry,
+  type HandlerSettings,
+} from '@aegis/handlers';
+import type { ConnectionOptions } from 'bullmq';
+import { DispatchMetrics } from './metrics';
+import { StateStore } from './state-store';
+
+/** What every service builds from its config: Redis, state, handlers, cloud clients, metrics, logs. */
+export interface Runtime {
+  env: CommonEnv;
+  log: Logger;
+  metrics: DispatchMetrics;
+  redis: RedisClient;
+  /** BullMQ connection options (BullMQ opens its own connections from them). */
+  bullConnection: ConnectionOptions;
+  store: StateStore;
+  registry: HandlerRegistry;
+  clients: CloudClients;
+  tiers: Record<Tier, TierSpec>;
+  settings: HandlerSettings;
+  close(): Promise<void>;
+}
+
+export function bullConnectionOptions(env: CommonEnv, role: 'worker' | 'producer'): ConnectionOptions {
+  if (env.AEGIS_REDIS_CLUSTER) return createRedis({ url: env.REDIS_URL, cluster: true }, 'worker') as ConnectionOptions;
+  const u = new URL(env.REDIS_URL);
+  const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0;
+  return {
+    host: u.hostname,
+    port: Number(u.port || 6379),
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
+    db,
+    maxRetriesPerRequest: null,
+    ...(role === 'producer' ? { enableOfflineQueue: false } : {}),
+  };
+}
+
+export function createRuntime(service: string, env: CommonEnv, role: 'worker' | 'producer'): Runtime {
+  const log = createLogger(service, env.LOG_LEVEL);
+  const metrics = new DispatchMetrics(service);
+  // Our own bookkeeping waits through Redis outages in every role: a lost write would lose an outcome.
+  const redis = createRedis({ url: env.REDIS_URL, cluster: env.AEGIS_REDIS_CLUSTER }, 'worker');
+  redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error'));
+  const clients = new CloudClients(
+    { cloud: env.AEGIS_CLOUD, sandboxPort: env.AEGIS_SANDBOX_PORT },
+    metrics.observeCall,
+  );
+  return {
+    env,
+    log,
+    metrics,
+    redis,
+    bullConnection: bullConnectionOptions(env, role),
+    store: new StateStore(redis, env.AEGIS_QUEUE_PREFIX),
+    registry: createDefaultRegistry(),
+    clients,
+    tiers: resolveTiers(tierOverrides(env)),
+    settings: { ...DEFAULT_SETTINGS, keyMaxAgeDays: env.AEGIS_KEY_MAX_AGE_DAYS },
+    close: async () => {
+      clients.destroy();
+      redis.disconnect();
+    },
+  };
+}

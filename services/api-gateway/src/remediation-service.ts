@@ -1,0 +1,300 @@
+import { TIER_NAMES, itemJobId, type Finding, type Tier } from '@aegis/core';
+import {
+  JOB_RETENTION,
+  estimateDurationS,
+  getRollbackRecords,
+  planFindings,
+  type DispatchQueues,
+  type ItemRecord,
+  type PlanItem,
+  type Runtime,
+} from '@aegis/dispatch';
+import { ApiError } from './http-errors';
+
+export interface GatewayPolicy {
+  planTtlMs: number;
+  productionAccounts: ReadonlySet<string>;
+  changeTicketPattern: RegExp;
+  maxBatchItems: number;
+}
+
+const sameSet = (a: readonly string[], b: readonly string[]) =>
+  a.length === b.length && new Set([...a, ...b]).size === new Set(a).size && new Set(a).size === a.length;
+
+/** The remediation use cases behind the API: dry run, execute, status. */
+export class RemediationService {
+  constructor(
+    private readonly rt: Runtime,
+    private readonly queues: DispatchQueues,
+    private readonly policy: GatewayPolicy,
+  ) {}
+
+  async loadFindings(ids: string[], executorTier?: Tier): Promise<Finding[]> {
+    if (new Set(ids).size !== ids.length)
+      throw new ApiError(400, 'validation_failed', 'finding_ids contains duplicates', {
+        duplicates: ids.filter((id, i) => ids.indexOf(id) !== i),
+      });
+    if (ids.length > this.policy.maxBatchItems)
+      throw new ApiError(400, 'validation_failed', `at most ${this.policy.maxBatchItems} findings per batch`);
+    const found = await this.rt.store.getFindings(ids);
+    const unknown = ids.filter((_, i) => !found[i]);
+    if (unknown.length)
+      throw new ApiError(404, 'unknown_findings', `unknown finding ids: ${unknown.join(', ')}`, {
+        unknown_finding_ids: unknown,
+      });
+    const findings = found as Finding[];
+    const providers = [...new Set(findings.map((f) => f.provider))];
+    if (providers.length > 1)
+      throw new ApiError(422, 'mixed_providers', `findings of one provider per batch (got ${providers.join(', ')})`, {
+        providers,
+      });
+    if (executorTier) {
+      const outside = findings.filter((f) => this.rt.registry.get(f.handler).tier !== executorTier);
+      if (outside.length) {
+        throw new ApiError(
+          422,
+          'tier_mismatch',
+          `findings whose handler is not in tier ${executorTier}: ${outside.map((f) => `${f.id} (${f.handler}, ${this.rt.registry.get(f.handler).tier})`).join(', ')}`,
+          {
+            finding_ids: outside.map((f) => f.id),
+          },
+        );
+      }
+    }
+    return findings;
+  }
+
+  async dryRun(
+    findings: Finding[],
+    opts: { executorTier?: Tier | undefined; requestedBy: string; singleHandler?: string },
+  ) {
+    const items = await planFindings(
+      { registry: this.rt.registry, clients: this.rt.clients, settings: this.rt.settings, tiers: this.rt.tiers },
+      findings,
+    );
+    const now = new Date();
+    const batchId = await this.rt.store.nextBatchId(now);
+    const estimated = estimateDurationS(items, this.rt.tiers);
+    await this.rt.store.createPlannedBatch(
+      {
+        batch_id: batchId,
+        created_at: now.toISOString(),
+        finding_ids: findings.map((f) => f.id),
+        executor_tier: opts.executorTier,
+        estimated_duration_s: estimated,
+        requested_by: opts.requestedBy,
+        single_handler: opts.singleHandler,
+      },
+      items,
+    );
+    await Promise.all(findings.map((f) => this.rt.store.setFindingStatus(f.id, 'planned', batchId)));
+    this.rt.log.info(
+      { batch_id: batchId, action: 'dry_run', status: 'planned', items: items.length, requested_by: opts.requestedBy },
+      'dry run planned',
+    );
+    return {
+      batch_id: batchId,
+      status: 'planned',
+      dry_run: true,
+      actions_preview: items.map(preview),
+      estimated_duration_s: estimated,
+      expires_at: new Date(now.getTime() + this.policy.planTtlMs).toISOString(),
+    };
+  }
+
+  async execute(
+    req: {
+      batch_id: string;
+      finding_ids: string[];
+      executor_tier?: Tier | undefined;
+      change_ticket?: string | undefined;
+    },
+    requestedBy: string,
+  ) {
+    const { store } = this.rt;
+    const header = await store.getHeader(req.batch_id);
+    const meta = await store.getMeta(req.batch_id);
+    if (!header || !meta)
+      throw new ApiError(
+        404,
+        'unknown_batch',
+        `no dry run ${req.batch_id}: run a dry run first (dry_run:true) and execute its batch_id`,
+      );
+    if (meta.executed)
+      throw new ApiError(
+        409,
+        'already_executed',
+        `batch ${req.batch_id} was executed already at ${meta.started_at}; run a new dry run`,
+      );
+    if (!sameSet(header.finding_ids, req.finding_ids)) {
+      throw new ApiError(409, 'plan_mismatch', `finding_ids differ from the dry run of ${req.batch_id}`, {
+        planned: header.finding_ids,
+        missing: header.finding_ids.filter((f) => !req.finding_ids.includes(f)),
+        extra: req.finding_ids.filter((f) => !header.finding_ids.includes(f)),
+      });
+    }
+    if (req.executor_tier && header.executor_tier && req.executor_tier !== header.executor_tier) {
+      throw new ApiError(
+        409,
+        'plan_mismatch',
+        `the dry run was for tier ${header.executor_tier}, not ${req.executor_tier}`,
+      );
+    }
+    const age = Date.now() - Date.parse(header.created_at);
+    if (age > this.policy.planTtlMs)
+      throw new ApiError(
+        409,
+        'plan_expired',
+        `the dry run ${req.batch_id} is ${Math.round(age / 1000)} s old, older than the plan TTL; run a new dry run`,
+      );
+    const items = await store.getPlanItems(req.batch_id);
+    const prodAccounts = [
+      ...new Set(items.map((i) => i.account_id).filter((a) => this.policy.productionAccounts.has(a))),
+    ];
+    if (prodAccounts.length) {
+      if (!req.change_ticket)
+        throw new ApiError(
+          422,
+          'change_ticket_required',
+          `a change_ticket is required for production accounts: ${prodAccounts.join(', ')}`,
+          { accounts: prodAccounts },
+        );
+      if (!this.policy.changeTicketPattern.test(req.change_ticket)) {
+        throw new ApiError(
+          422,
+          'invalid_change_ticket',
+          `change_ticket "${req.change_ticket}" does not match ${this.policy.changeTicketPattern.source}`,
+        );
+      }
+    }
+    const startedAt = new Date().toISOString();
+    const won = await store.claimExecution(req.batch_id, {
+      started_at: startedAt,
+      executed_by: requestedBy,
+      change_ticket: req.change_ticket,
+    });
+    if (!won) throw new ApiError(409, 'already_executed', `batch ${req.batch_id} was executed already`);
+    const records: ItemRecord[] = items.map((i) => ({
+      batch_id: req.batch_id,
+      finding_id: i.finding_id,
+      handler: i.handler,
+      tier: i.tier,
+      resource_id: i.resource_id,
+      account_id: i.account_id,
+      region: i.region,
+      state: 'queued',
+      attempts: 0,
+      enqueued_at: startedAt,
+    }));
+    await store.initItems(req.batch_id, records);
+    for (const t of TIER_NAMES) {
+      const mine = items.filter((i) => i.tier === t);
+      for (let k = 0; k < mine.length; k += 1000) {
+        await this.queues.tiers[t].addBulk(
+          mine.slice(k, k + 1000).map((i) => ({
+            name: 'remediate',
+            data: { batch_id: req.batch_id, finding_id: i.finding_id },
+            opts: { jobId: itemJobId(req.batch_id, i.finding_id), attempts: 1, ...JOB_RETENTION },
+          })),
+        );
+      }
+    }
+    await Promise.all(items.map((i) => store.setFindingStatus(i.finding_id, 'remediating', req.batch_id)));
+    const stop = await store.getEmergencyStop();
+    this.rt.log.info(
+      {
+        batch_id: req.batch_id,
+        action: 'execute',
+        status: 'running',
+        items: items.length,
+        requested_by: requestedBy,
+        change_ticket: req.change_ticket,
+      },
+      'batch executing',
+    );
+    return {
+      batch_id: req.batch_id,
+      status: 'running',
+      started_at: startedAt,
+      items: items.length,
+      dispatcher_paused: stop !== null,
+      ...(stop ? { message: `the dispatcher is stopped (${stop.reason}); items are queued and run after resume` } : {}),
+    };
+  }
+
+  async status(batchId: string) {
+    const { store } = this.rt;
+    const header = await store.getHeader(batchId);
+    const meta = await store.getMeta(batchId);
+    if (!header || !meta) throw new ApiError(404, 'unknown_batch', `no batch ${batchId}`);
+    const planItems = await store.getPlanItems(batchId);
+    const c = await store.getCounts(batchId);
+    const items = meta.executed ? await store.getItems(batchId) : [];
+    const byId = new Map(items.map((i) => [i.finding_id, i]));
+    const end = meta.finished_at ? Date.parse(meta.finished_at) : Date.now();
+    const rollbacks = await getRollbackRecords(store, batchId);
+    return {
+      batch_id: batchId,
+      status: meta.status,
+      completed: c.succeeded + c.noop,
+      failed: c.failed + c.timed_out,
+      pending: meta.executed ? c.queued + c.running : planItems.length,
+      cancelled: c.cancelled,
+      counts: c,
+      elapsed_s: meta.started_at ? Math.round((end - Date.parse(meta.started_at)) / 100) / 10 : 0,
+      created_at: header.created_at,
+      started_at: meta.started_at ?? null,
+      finished_at: meta.finished_at ?? null,
+      executor_tier: header.executor_tier ?? null,
+      change_ticket: meta.change_ticket ?? null,
+      requested_by: header.requested_by,
+      stop_reason: meta.stop_reason ?? null,
+      stop_figures: meta.stop_figures ?? null,
+      estimated_duration_s: header.estimated_duration_s,
+      rollback_status: meta.rollback_status,
+      rollbacks,
+      items: planItems
+        .sort((a, b) => header.finding_ids.indexOf(a.finding_id) - header.finding_ids.indexOf(b.finding_id))
+        .map((p) => {
+          const r = byId.get(p.finding_id);
+          return {
+            finding_id: p.finding_id,
+            handler: p.handler,
+            tier: p.tier,
+            resource_id: p.resource_id,
+            account_id: p.account_id,
+            region: p.region,
+            state: r?.state ?? 'planned',
+            noop_planned: p.noop,
+            changes: p.changes,
+            error: r?.error ?? p.error ?? null,
+            error_message: r?.error_message ?? p.error_message ?? null,
+            detail: r?.detail ?? null,
+            attempts: r?.attempts ?? 0,
+            snapshot_id: r?.snapshot_id ?? null,
+            enqueued_at: r?.enqueued_at ?? null,
+            started_at: r?.started_at ?? null,
+            finished_at: r?.finished_at ?? null,
+            duration_ms: r?.duration_ms ?? null,
+          };
+        }),
+    };
+  }
+}
+
+export function preview(i: PlanItem) {
+  return {
+    finding_id: i.finding_id,
+    handler: i.handler,
+    tier: i.tier,
+    account_id: i.account_id,
+    region: i.region,
+    resource_id: i.resource_id,
+    noop: i.noop,
+    changes: i.changes,
+    current_state: i.current_state,
+    planned_state: i.planned_state,
+    ...(i.skip_reason ? { skip_reason: i.skip_reason } : {}),
+    ...(i.error ? { error: i.error, error_message: i.error_message } : {}),
+  };
+}

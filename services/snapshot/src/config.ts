@@ -1,0 +1,35 @@
+import { CommonEnv } from '@aegis/core';
+import { isAbsolute, resolve } from 'node:path';
+import { z } from 'zod';
+
+/** `file:///abs/path` (or `file://./relative` for local use) or `s3://bucket/prefix`. */
+export const StoreUrl = z.string().transform((s, ctx) => {
+  if (s.startsWith('s3://')) {
+    const rest = s.slice(5);
+    const [bucket, ...prefix] = rest.split('/');
+    if (!bucket) {
+      ctx.addIssue({ code: 'custom', message: 's3:// needs a bucket: s3://bucket/prefix' });
+      return z.NEVER;
+    }
+    return { kind: 's3' as const, bucket, prefix: prefix.filter(Boolean).join('/') };
+  }
+  if (s.startsWith('file://')) {
+    const p = s.slice(7);
+    return { kind: 'file' as const, dir: isAbsolute(p) ? p : resolve(p) };
+  }
+  ctx.addIssue({
+    code: 'custom',
+    message: `"${s}" is not a snapshot store (use file:///abs/path or s3://bucket/prefix)`,
+  });
+  return z.NEVER;
+});
+export type StoreUrl = z.infer<typeof StoreUrl>;
+
+export const SnapshotEnv = CommonEnv.extend({
+  AEGIS_SNAPSHOT_PORT: z.coerce.number().int().min(0).max(65535).default(8082),
+  AEGIS_SNAPSHOT_HOST: z.string().default('0.0.0.0'),
+  AEGIS_SNAPSHOT_STORE: StoreUrl.default(StoreUrl.parse('file://./.aegis/snapshots')),
+  /** The snapshot bucket may live in another region than the resources. */
+  AEGIS_SNAPSHOT_REGION: z.string().optional(),
+});
+export type SnapshotEnv = z.infer<typeof SnapshotEnv>;

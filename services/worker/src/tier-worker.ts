@@ -1,0 +1,86 @@
+import { DelayedError, Queue, Worker, type Job } from 'bullmq';
+import { TIER_QUEUES, itemJobId, type Tier } from '@aegis/core';
+import { SnapshotClient, remediateItem, type RemediateDeps, type RemediateJob, type Runtime } from '@aegis/dispatch';
+
+export interface TierWorker {
+  worker: Worker<RemediateJob>;
+  queue: Queue<RemediateJob>;
+  /** Abort every job in flight (shutdown past its deadline): they go back to the queue. */
+  abortAll(): void;
+  close(): Promise<void>;
+}
+
+/** The BullMQ side of a worker: a thin processor that hands each job to the remediateItem use case. */
+export async function startTierWorker(
+  rt: Runtime,
+  tier: Tier,
+  opts: { snapshotUrl: string; pollIntervalMs: number },
+): Promise<TierWorker> {
+  const spec = rt.tiers[tier];
+  const name = TIER_QUEUES[tier];
+  const prefix = rt.env.AEGIS_QUEUE_PREFIX;
+  const queue = new Queue<RemediateJob>(name, { connection: rt.bullConnection, prefix });
+  await queue.setGlobalConcurrency(spec.concurrency);
+  const shutdown = new AbortController();
+  const deps: RemediateDeps = {
+    store: rt.store,
+    registry: rt.registry,
+    clients: rt.clients,
+    snapshots: new SnapshotClient(opts.snapshotUrl),
+    metrics: rt.metrics,
+    log: rt.log,
+    tiers: rt.tiers,
+    settings: { ...rt.settings, pollIntervalMs: opts.pollIntervalMs },
+    breaker: { maxFailurePct: rt.env.AEGIS_BATCH_MAX_FAILURE_PCT, minFinished: rt.env.AEGIS_BATCH_MIN_FINISHED },
+    onBatchStopped: async (batchId, cancelled) => {
+      // The breaker already marked them cancelled; removing their jobs just saves the workers a visit.
+      await Promise.all(cancelled.map((f) => queue.remove(itemJobId(batchId, f)).catch(() => 0)));
+    },
+  };
+
+  const processor = async (job: Job<RemediateJob>, token?: string, signal?: AbortSignal): Promise<string> => {
+    const sources = [AbortSignal.timeout(spec.timeoutMs), shutdown.signal];
+    if (signal) sources.push(signal);
+    const decision = await remediateItem(deps, job.data.batch_id, job.data.finding_id, AbortSignal.any(sources));
+    if (decision.kind === 'requeue') {
+      await job.moveToDelayed(Date.now() + Math.round(decision.delayMs), token);
+      throw new DelayedError();
+    }
+    return decision.state;
+  };
+
+  const worker = new Worker<RemediateJob>(name, processor, {
+    connection: rt.bullConnection,
+    prefix,
+    concurrency: spec.concurrency,
+    // A killed pod's jobs come back after the lock expires; exactly-once effect is the use case's job.
+    maxStalledCount: 20,
+    lockDuration: 30_000,
+  });
+  worker.on('error', (err) => rt.log.error({ tier, err: err.message }, 'worker error'));
+  worker.on('failed', (job, err) => {
+    if (!job) return;
+    // Only an unexpected bug gets here (the use case catches cloud errors): close the item honestly.
+    rt.log.error(
+      { tier, batch_id: job.data.batch_id, finding_id: job.data.finding_id, error: 'internal_error', err: err.message },
+      'job failed unexpectedly',
+    );
+    void rt.store
+      .transition(job.data.batch_id, job.data.finding_id, 'failed', ['queued', 'running'], {
+        error: 'internal_error',
+        error_message: err.message,
+        finished_at: new Date().toISOString(),
+      })
+      .catch(() => undefined);
+  });
+  await worker.waitUntilReady();
+  return {
+    worker,
+    queue,
+    abortAll: () => shutdown.abort(new Error('shutdown')),
+    close: async () => {
+      await worker.close();
+      await queue.close();
+    },
+  };
+}
