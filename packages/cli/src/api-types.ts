@@ -37,13 +37,26 @@ export const ExecuteResponse = z.looseObject({
 });
 export type ExecuteResponse = z.infer<typeof ExecuteResponse>;
 
+/** One snapshot's rollback as the batch status records it. */
+export const RollbackRecord = z.looseObject({
+  snapshot_id: z.string(),
+  resource_id: z.string().optional(),
+  handler: z.string().optional(),
+  state: z.string(),
+  error: z.string().nullish(),
+  message: z.string().nullish(),
+});
+export type RollbackRecord = z.infer<typeof RollbackRecord>;
+
 export const BatchItem = z.looseObject({
   finding_id: z.string(),
   handler: z.string(),
   tier: z.string().optional(),
   resource_id: z.string(),
   state: z.string(),
+  /** The error code (an AWS code such as AccessDenied, or ours such as resource_not_found). */
   error: z.string().nullish(),
+  error_message: z.string().nullish(),
   attempts: z.number().optional(),
   snapshot_id: z.string().nullish(),
 });
@@ -59,6 +72,7 @@ export const BatchStatus = z.looseObject({
   rollback_status: z.string().nullish(),
   items: z.array(BatchItem).default([]),
   stop_reason: z.string().nullish(),
+  rollbacks: z.array(RollbackRecord).default([]),
 });
 export type BatchStatus = z.infer<typeof BatchStatus>;
 
@@ -92,6 +106,50 @@ export const HandlersResponse = z.union([
   z.looseObject({ handlers: z.array(HandlerInfo) }),
   z.array(HandlerInfo).transform((handlers) => ({ handlers })),
 ]);
+
+/** Why the dispatcher will not roll a snapshot back (irreversible, drifted, outside_window, …). */
+const Refusal = z.looseObject({ code: z.string(), message: z.string() });
+
+/** The dry run of a rollback: per snapshot, what would be restored and what stands in the way. */
+export const RollbackAssessment = z.looseObject({
+  snapshot_id: z.string(),
+  finding_id: z.string().optional(),
+  resource_id: z.string(),
+  handler: z.string(),
+  taken_at: z.string().optional(),
+  expires_at: z.string().nullish(),
+  current_state: Json.optional(),
+  restore_state: Json.optional(),
+  changes: z.array(z.string()).default([]),
+  drift: z.string().nullish(),
+  refused: Refusal.nullish(),
+});
+export type RollbackAssessment = z.infer<typeof RollbackAssessment>;
+
+export const RollbackPreview = z.looseObject({
+  batch_id: z.string(),
+  rollbacks: z.array(RollbackAssessment),
+});
+export type RollbackPreview = z.infer<typeof RollbackPreview>;
+
+export const RollbackAccepted = z.looseObject({
+  batch_id: z.string(),
+  rollback_status: z.string().nullish(),
+  accepted: z.array(z.string()).default([]),
+  refused: z
+    .array(z.looseObject({ snapshot_id: z.string(), code: z.string().optional(), message: z.string() }))
+    .default([]),
+});
+export type RollbackAccepted = z.infer<typeof RollbackAccepted>;
+
+/** Rollback states after which nothing more happens to a batch's rollback. */
+export const isRollbackDone = (s: BatchStatus): boolean => !!s.rollback_status && s.rollback_status !== 'rolling_back';
+
+export const FindingsImported = z.looseObject({
+  accepted: z.number(),
+  created: z.number().optional(),
+  updated: z.number().optional(),
+});
 
 /** Any JSON object or array: answers the CLI shows generically (report, stop state, rollback). */
 export const AnyObject = z.record(z.string(), z.unknown());

@@ -83,16 +83,20 @@ export function exitCodeFor(err: unknown): ExitCode {
   return ExitCode.failures;
 }
 
-/** One line per validation problem, whatever shape the API gave its `details`. */
+/**
+ * One line per problem, whatever shape the API gave its `details`: a list of issues
+ * (`[{field|path, message}]`), an object holding such lists (`{findings:[{id, message}]}`), or
+ * plain `key: value` facts.
+ */
 export function describeDetails(details: unknown): string[] {
   if (details === undefined || details === null) return [];
   if (Array.isArray(details)) return details.flatMap((d) => describeIssue(d));
   if (typeof details === 'object') {
-    const rec = details as Record<string, unknown>;
-    for (const key of ['issues', 'fields', 'errors']) {
-      if (Array.isArray(rec[key])) return describeDetails(rec[key]);
-    }
-    return Object.entries(rec).map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`);
+    return Object.entries(details as Record<string, unknown>).flatMap(([k, v]) =>
+      Array.isArray(v) && v.length && v.every((x) => x && typeof x === 'object')
+        ? describeDetails(v)
+        : [`${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`],
+    );
   }
   return [String(details)];
 }
@@ -100,7 +104,7 @@ export function describeDetails(details: unknown): string[] {
 function describeIssue(issue: unknown): string[] {
   if (issue && typeof issue === 'object') {
     const i = issue as Record<string, unknown>;
-    const where = i.path ?? i.field ?? i.name;
+    const where = i.path ?? i.field ?? i.id ?? i.snapshot_id ?? i.finding_id ?? i.name;
     const place = Array.isArray(where) ? where.join('.') : typeof where === 'string' ? where : '';
     const msg = typeof i.message === 'string' ? i.message : JSON.stringify(issue);
     return [place ? `${place}: ${msg}` : msg];

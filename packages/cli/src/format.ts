@@ -84,9 +84,8 @@ export function renderJsonBlock(value: unknown, indent = '  '): string[] {
     .map((l) => indent + l);
 }
 
-/** A percentage as the report shows it: ratios (0..1) and percents (0..100) both accepted. */
-export function formatPct(value: unknown, isRatio: boolean): string {
+/** A percentage: `ratio` when the value is a fraction (success_rate 0.95), else already percent. */
+export function formatPct(value: unknown, ratio: boolean): string {
   if (typeof value !== 'number' || !Number.isFinite(value)) return show(value);
-  const pct = isRatio && value <= 1 ? value * 100 : value;
-  return `${Number(pct.toFixed(1))}%`;
+  return `${Number((ratio ? value * 100 : value).toFixed(1))}%`;
 }

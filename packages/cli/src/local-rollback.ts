@@ -121,6 +121,7 @@ export interface LocalRollbackCheck {
   region: string;
   taken_at: string;
   expired: boolean;
+  changes: string[];
   current_state: Json;
   restore_state: Json;
   drift: string | null;
@@ -154,6 +155,7 @@ export async function checkLocalRollback(
     account_id: snap.account_id,
     region: snap.region,
     taken_at: snap.taken_at,
+    changes: snap.changes,
     expired: Number.isFinite(takenMs) && now.getTime() - takenMs > local.rollbackWindowMs,
     current_state: current,
     restore_state: snap.previous_state,
@@ -161,17 +163,27 @@ export async function checkLocalRollback(
   };
 }
 
-/** Put the resource back as the snapshot found it, then read it again for the record. */
-export async function restoreLocal(handler: Handler, snap: SnapshotFile, local: LocalSettings): Promise<Json> {
+/**
+ * Put the resource back as the snapshot found it, then read it again: measured against the
+ * previous state, any "drift" left means the restore did not take.
+ */
+export async function restoreLocal(
+  handler: Handler,
+  snap: SnapshotFile,
+  local: LocalSettings,
+): Promise<{ after: Json; left: string | null }> {
   if (!handler.rollback.reversible) throw new CliError(`${handler.name} is not reversible`, ExitCode.refused);
+  const input = rollbackInputOf(snap);
   try {
-    await handler.rollback.restore(local.ctx, targetOf(snap), rollbackInputOf(snap));
+    await handler.rollback.restore(local.ctx, targetOf(snap), input);
   } catch (err) {
     throw cloudFailure(`restoring ${snap.resource_id}`, err, local.endpoint);
   }
+  let after: Json;
   try {
-    return await handler.inspect(local.ctx, targetOf(snap));
+    after = await handler.inspect(local.ctx, targetOf(snap));
   } catch (err) {
     throw cloudFailure(`re-reading ${snap.resource_id} after the restore`, err, local.endpoint);
   }
+  return { after, left: handler.rollback.drifted(after, { ...input, planned_state: snap.previous_state }) };
 }

@@ -1,5 +1,14 @@
 import type { BatchStatus, DryRunResponse, HandlerInfo, PreviewAction, SnapshotEntry } from './api-types';
-import { formatDuration, plural, renderKeyValues, renderTable, show, type Column } from './format';
+import {
+  formatDuration,
+  formatPct,
+  plural,
+  renderKeyValues,
+  renderRecords,
+  renderTable,
+  show,
+  type Column,
+} from './format';
 
 /** What a preview row says under CHANGES: the changes, or why there are none. */
 function changesCell(a: PreviewAction): string[] {
@@ -95,7 +104,10 @@ export function renderSummary(s: BatchStatus): string[] {
     : `Batch ${s.batch_id} completed: ${plural(s.completed, 'item')} done in ${formatDuration(s.elapsed_s)}`;
   const out = [head];
   if (s.stop_reason) out.push(`  stopped: ${s.stop_reason}`);
-  for (const i of failedItems) out.push(`  ${i.finding_id} ${i.handler} ${i.resource_id}: ${i.state} ${i.error ?? ''}`);
+  for (const i of failedItems) {
+    const why = [i.error, i.error_message].filter(Boolean).join(': ');
+    out.push(`  ${i.finding_id} ${i.handler} ${i.resource_id}: ${i.state}${why ? ` (${why})` : ''}`);
+  }
   if (batchHasFailures(s)) out.push(`  details: aegis status ${s.batch_id}`);
   return out.map((l) => l.trimEnd());
 }
@@ -136,12 +148,38 @@ export function renderHandlers(list: readonly HandlerInfo[]): string[] {
 export function isStopped(raw: unknown): boolean | undefined {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return undefined;
   const r = raw as Record<string, unknown>;
-  for (const k of ['stopped', 'paused', 'active', 'emergency_stop']) if (typeof r[k] === 'boolean') return r[k];
+  for (const k of ['stopped', 'paused']) if (typeof r[k] === 'boolean') return r[k];
   return undefined;
 }
 
-/** The emergency-stop state as `key: value` lines (reason, since, by, …). */
+/** The emergency-stop state: reason, who, when, then what is in flight per tier. */
 export function renderStopState(raw: unknown): string[] {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return [];
-  return renderKeyValues(raw as Record<string, unknown>, '  ');
+  const { in_flight: inFlight, paused: _p, stopped: _s, ...facts } = raw as Record<string, unknown>;
+  const out = Object.keys(facts).length ? renderKeyValues(facts, '  ') : [];
+  if (inFlight && typeof inFlight === 'object' && !Array.isArray(inFlight)) {
+    const rows = Object.entries(inFlight as Record<string, unknown>).map(([tier, v]) => ({
+      tier,
+      ...(v && typeof v === 'object' ? (v as Record<string, unknown>) : { value: v }),
+    }));
+    out.push('', ...renderRecords(rows).map((l) => `  ${l}`));
+  }
+  return out;
+}
+
+/** The report: ratios as percentages, durations in seconds, anything else as the API sent it. */
+export function renderReport(raw: unknown): string[] {
+  const pretty = (o: Record<string, unknown>) =>
+    Object.fromEntries(
+      Object.entries(o).map(([k, v]) => [
+        k,
+        k === 'success_rate' ? formatPct(v, true) : k.endsWith('_pct') ? formatPct(v, false) : v,
+      ]),
+    );
+  if (Array.isArray(raw)) {
+    if (!raw.length) return ['(no remediations in this period)'];
+    return renderRecords(raw.map((r) => (r && typeof r === 'object' ? pretty(r as Record<string, unknown>) : r)));
+  }
+  if (raw && typeof raw === 'object') return renderKeyValues(pretty(raw as Record<string, unknown>), '  ');
+  return [JSON.stringify(raw)];
 }

@@ -46,6 +46,15 @@ describe('describeDetails', () => {
     ]);
     expect(describeDetails({ batch_id: 'unknown', limit: 3 })).toEqual(['batch_id: unknown', 'limit: 3']);
     expect(describeDetails(undefined)).toEqual([]);
+    expect(
+      describeDetails({
+        findings: [{ id: 'f-1', handler: 'block-public-ssh', resource_id: 'x', message: 'not an sg id' }],
+      }),
+    ).toEqual(['f-1: not an sg id']);
+    expect(describeDetails({ refused: [{ snapshot_id: 'snap-001', code: 'drifted', message: 'changed' }] })).toEqual([
+      'snap-001: changed',
+    ]);
+    expect(describeDetails({ finding_ids: ['f-1', 'f-2'] })).toEqual(['finding_ids: ["f-1","f-2"]']);
   });
 });
 

@@ -1,5 +1,13 @@
 import { formatDuration, plural, renderKeyValues, renderRecords, renderTable } from '../src/format';
-import { batchHasFailures, renderPreview, renderStatus, renderSummary } from '../src/views';
+import {
+  batchHasFailures,
+  isStopped,
+  renderPreview,
+  renderReport,
+  renderStatus,
+  renderStopState,
+  renderSummary,
+} from '../src/views';
 import { BatchStatus, DryRunResponse } from '../src/api-types';
 
 describe('renderTable', () => {
@@ -148,14 +156,55 @@ describe('status and summary', () => {
       completed: 1,
       failed: 1,
       items: [
-        { finding_id: 'f-9', handler: 'rotate-iam-keys', resource_id: 'u', state: 'failed', error: 'AccessDenied' },
+        {
+          finding_id: 'f-9',
+          handler: 'rotate-iam-keys',
+          resource_id: 'u',
+          state: 'failed',
+          error: 'AccessDenied',
+          error_message: 'not allowed to iam:UpdateAccessKey',
+        },
       ],
     });
     expect(batchHasFailures(s)).toBe(true);
     const sum = renderSummary(s).join('\n');
     expect(sum).toContain('finished with failures (completed_with_failures): 1 failed');
-    expect(sum).toContain('f-9 rotate-iam-keys u: failed AccessDenied');
+    expect(sum).toContain('f-9 rotate-iam-keys u: failed (AccessDenied: not allowed to iam:UpdateAccessKey)');
     expect(batchHasFailures(status({ status: 'stopped' }))).toBe(true);
     expect(batchHasFailures(status({ status: 'running', pending: 1 }))).toBe(false);
+  });
+});
+
+describe('report and emergency-stop views', () => {
+  it('shows success_rate (a ratio) and *_pct (a percent) as percentages', () => {
+    expect(renderReport({ total: 4, success_rate: 0.75, sla_compliance_pct: 100 })).toEqual([
+      '  total:              4',
+      '  success_rate:       75%',
+      '  sla_compliance_pct: 100%',
+    ]);
+    expect(renderReport([{ handler: 'block-public-ssh', total: 2, success_rate: 1, avg_duration_s: 0.4 }])).toEqual([
+      'HANDLER           TOTAL  SUCCESS_RATE  AVG_DURATION_S',
+      'block-public-ssh  2      100%          0.4',
+    ]);
+    expect(renderReport([])).toEqual(['(no remediations in this period)']);
+  });
+
+  it('shows who stopped the dispatcher and what is in flight per tier', () => {
+    const raw = {
+      paused: true,
+      stopped: true,
+      reason: 'investigating',
+      stopped_by: 'dev',
+      in_flight: { T1: { active: 0, waiting: 3, delayed: 0 } },
+    };
+    expect(isStopped(raw)).toBe(true);
+    expect(isStopped({ paused: false })).toBe(false);
+    expect(renderStopState(raw)).toEqual([
+      '  reason:     investigating',
+      '  stopped_by: dev',
+      '',
+      '  TIER  ACTIVE  WAITING  DELAYED',
+      '  T1    0       3        0',
+    ]);
   });
 });

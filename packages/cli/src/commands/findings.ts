@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { AnyJson } from '../api-types';
+import { FindingsImported } from '../api-types';
 import { contextOf } from '../context';
 import { CliError, ExitCode } from '../errors';
 import { chunk, parseFindings } from '../findings-input';
@@ -53,20 +53,26 @@ export function registerFindings(program: Command): void {
       const source = file === '-' ? 'stdin' : file;
       const list = parseFindings(await readSource(file), source);
       const api = ctx.api();
-      const results: unknown[] = [];
+      const totals = { imported: 0, created: 0, updated: 0, requests: 0 };
       let sent = 0;
       for (const part of chunk(list, size)) {
         try {
-          results.push((await api.call('POST', '/findings', AnyJson, { findings: part })).raw);
+          const r = (await api.call('POST', '/findings', FindingsImported, { findings: part })).data;
+          totals.imported += r.accepted;
+          totals.created += r.created ?? 0;
+          totals.updated += r.updated ?? 0;
+          totals.requests += 1;
         } catch (err) {
           if (sent)
             ctx.note(`${sent} of ${list.length} findings were imported before this error; importing again is safe.`);
           throw err;
         }
         sent += part.length;
-        if (!ctx.json && results.length > 1) ctx.note(`… ${sent}/${list.length}`);
+        if (!ctx.json && totals.requests > 1) ctx.note(`… ${sent}/${list.length}`);
       }
-      if (ctx.json) ctx.printJson({ imported: sent, requests: results.length, results });
-      ctx.print(`Imported ${plural(sent, 'finding')} from ${source} in ${plural(results.length, 'request')}.`);
+      if (ctx.json) ctx.printJson(totals);
+      ctx.print(
+        `Imported ${plural(totals.imported, 'finding')} from ${source} (${totals.created} new, ${totals.updated} updated) in ${plural(totals.requests, 'request')}.`,
+      );
     });
 }

@@ -1,9 +1,11 @@
 import { Option, type Command } from 'commander';
-import { parseDuration } from '@aegis/core';
 import { AnyJson } from '../api-types';
 import { contextOf } from '../context';
 import { CliError, ExitCode } from '../errors';
-import { renderKeyValues, renderRecords } from '../format';
+import { renderReport } from '../views';
+
+/** The periods the API accepts: a number of minutes, hours or days. */
+const PERIOD = /^\d+[mhd]$/;
 
 interface ReportOptions {
   period: string;
@@ -23,20 +25,17 @@ export function registerReport(program: Command): void {
     .addHelpText('after', '\nExamples:\n  $ aegis report --period 7d\n  $ aegis report --period 30d --group-by handler')
     .action(async (opts: ReportOptions, cmd: Command) => {
       const ctx = contextOf(cmd);
-      if (parseDuration(opts.period) === null) {
-        throw new CliError(`--period "${opts.period}" is not a duration (e.g. 24h, 7d, 30d)`, ExitCode.usage);
+      if (!PERIOD.test(opts.period)) {
+        throw new CliError(
+          `--period "${opts.period}" is not a period: a number and m, h or d (e.g. 90m, 24h, 7d)`,
+          ExitCode.usage,
+        );
       }
       const query = new URLSearchParams({ period: opts.period });
       if (opts.groupBy) query.set('group_by', opts.groupBy);
       const res = await ctx.api().call('GET', `/remediations/report?${query.toString()}`, AnyJson);
       if (ctx.json) ctx.printJson(res.raw);
       const title = `Remediations over the last ${opts.period}${opts.groupBy ? `, by ${opts.groupBy}` : ''}`;
-      if (Array.isArray(res.raw)) {
-        ctx.print([title, '', ...(res.raw.length ? renderRecords(res.raw) : ['(no remediations in this period)'])]);
-      } else if (res.raw && typeof res.raw === 'object') {
-        ctx.print([title, '', ...renderKeyValues(res.raw as Record<string, unknown>, '  ')]);
-      } else {
-        ctx.print([title, JSON.stringify(res.raw)]);
-      }
+      ctx.print([title, '', ...renderReport(res.raw)]);
     });
 }

@@ -1,17 +1,20 @@
 import type { Command } from 'commander';
 import { createDefaultRegistry } from '@aegis/handlers';
-import { AnyJson } from '../api-types';
+import { RollbackAccepted, RollbackPreview } from '../api-types';
 import { confirm } from '../confirm';
 import { contextOf, type Context } from '../context';
 import { CliError, ExitCode } from '../errors';
-import { renderJsonBlock, renderKeyValues, renderRecords } from '../format';
+import { plural } from '../format';
+import { checkLocalRollback, localSettings, readSnapshotFile, restoreLocal } from '../local-rollback';
 import {
-  checkLocalRollback,
-  localSettings,
-  readSnapshotFile,
-  restoreLocal,
-  type LocalRollbackCheck,
-} from '../local-rollback';
+  renderLocalCheck,
+  renderRollbackAccepted,
+  renderRollbackPreview,
+  renderRollbackRecords,
+  rollbackReady,
+} from '../rollback-views';
+import { watchRollback } from '../watch';
+import { watchOptions } from './watch-flags';
 
 interface RollbackOptions {
   snapshot?: string;
@@ -19,6 +22,8 @@ interface RollbackOptions {
   dryRun?: boolean;
   yes?: boolean;
   force?: boolean;
+  watch?: boolean;
+  interval: string;
 }
 
 export function registerRollback(program: Command): void {
@@ -38,6 +43,9 @@ export function registerRollback(program: Command): void {
     .option('--dry-run', 'only show what would be restored, the live state, and any drift')
     .option('-y, --yes', 'roll back without asking (required when stdin is not a terminal)')
     .option('--force', 'restore even over drift (or, with --from-file, past the rollback window)')
+    .option('--watch', 'follow the rollback until every snapshot is restored (default on a terminal)')
+    .option('--no-watch', 'return as soon as the rollback is queued')
+    .option('--interval <seconds>', 'seconds between status polls while watching', '1')
     .addHelpText(
       'after',
       `
@@ -60,59 +68,44 @@ Examples:
     });
 }
 
-function renderAnswer(raw: unknown): string[] {
-  if (Array.isArray(raw)) return renderRecords(raw);
-  if (!raw || typeof raw !== 'object') return [JSON.stringify(raw)];
-  const rec = raw as Record<string, unknown>;
-  const lists = Object.entries(rec).filter(([, v]) => Array.isArray(v));
-  const scalars = Object.fromEntries(Object.entries(rec).filter(([, v]) => !Array.isArray(v)));
-  return [...renderKeyValues(scalars), ...lists.flatMap(([k, v]) => ['', `${k}:`, ...renderRecords(v as unknown[])])];
-}
-
 async function rollbackBatch(ctx: Context, batch: string, opts: RollbackOptions): Promise<void> {
+  const watch = watchOptions(ctx, opts);
   const api = ctx.api();
   const path = `/remediations/${encodeURIComponent(batch)}/rollback`;
-  const target = opts.snapshot ? { snapshot_id: opts.snapshot } : {};
-  const what = opts.snapshot ? `${opts.snapshot} of ${batch}` : `every snapshot of ${batch}`;
-  const preview = await api.call('POST', path, AnyJson, {
-    ...target,
-    dry_run: true,
-    ...(opts.force ? { force: true } : {}),
-  });
+  const request = { ...(opts.snapshot ? { snapshot_id: opts.snapshot } : {}), ...(opts.force ? { force: true } : {}) };
+  const what = opts.snapshot ? `${opts.snapshot} of ${batch}` : batch;
+  const preview = await api.call('POST', path, RollbackPreview, { ...request, dry_run: true });
+  const lines = renderRollbackPreview(preview.data, what);
   if (opts.dryRun) {
     if (ctx.json) ctx.printJson(preview.raw);
-    ctx.print([`Rollback dry run for ${what} (nothing has been changed)`, '', ...renderAnswer(preview.raw)]);
+    ctx.print([...lines, '', 'Dry run: nothing has been changed.']);
     return;
   }
-  const lines = [`Rollback of ${what}:`, '', ...renderAnswer(preview.raw)];
   if (ctx.json) ctx.note(lines.join('\n'));
   else ctx.print(lines);
-  await confirm(`Roll back ${what}?`, {
+  const ready = rollbackReady(preview.data);
+  if (!ready.length) {
+    throw new CliError(`nothing to roll back for ${what}: every snapshot is refused (see Notes)`, ExitCode.refused);
+  }
+  await confirm(`Roll back ${plural(ready.length, 'snapshot')} of ${batch}?`, {
     yes: opts.yes === true,
     interactive: ctx.interactive,
-    action: `roll back ${what}`,
+    action: `roll back ${plural(ready.length, 'snapshot')} of ${batch}`,
   });
-  const res = await api.call('POST', path, AnyJson, {
-    ...target,
-    dry_run: false,
-    ...(opts.force ? { force: true } : {}),
-  });
-  if (ctx.json) ctx.printJson(res.raw);
-  ctx.print(['', 'Rollback accepted:', ...renderAnswer(res.raw), '', `Follow it with: aegis status ${batch}`]);
-}
-
-function renderCheck(c: LocalRollbackCheck): string[] {
-  return [
-    `Snapshot ${c.snapshot_id} of ${c.batch_id} (finding ${c.finding_id}), taken ${c.taken_at}${c.expired ? ' — past the rollback window' : ''}`,
-    `${c.handler} on ${c.resource_id} in ${c.account_id}/${c.region}`,
-    '',
-    'Live state now:',
-    ...renderJsonBlock(c.current_state),
-    'Would restore:',
-    ...renderJsonBlock(c.restore_state),
-    '',
-    c.drift ? `Drift: ${c.drift}` : 'Drift: none — the resource is as the remediation left it.',
-  ];
+  const res = await api.call('POST', path, RollbackAccepted, { ...request, dry_run: false });
+  // Part of what was asked did not happen: the run had failures even if the rest rolls back fine.
+  if (res.data.refused.length) process.exitCode = ExitCode.failures;
+  if (!watch.enabled) {
+    if (ctx.json) ctx.printJson(res.raw);
+    ctx.print([...renderRollbackAccepted(res.data), `Follow it with: aegis status ${batch}`]);
+    return;
+  }
+  if (!ctx.json) ctx.print(renderRollbackAccepted(res.data));
+  const final = await watchRollback(api, batch, { intervalMs: watch.intervalMs, quiet: ctx.json });
+  const status = final.status.rollback_status ?? 'unknown';
+  if (ctx.json) ctx.printJson(final.raw);
+  ctx.print(['', ...renderRollbackRecords(batch, status, final.status.rollbacks)]);
+  if (status !== 'rolled_back') process.exitCode = ExitCode.failures;
 }
 
 async function rollbackFromFile(ctx: Context, file: string, opts: RollbackOptions): Promise<void> {
@@ -123,11 +116,11 @@ async function rollbackFromFile(ctx: Context, file: string, opts: RollbackOption
     const check = await checkLocalRollback(handler, snap, local);
     if (opts.dryRun) {
       if (ctx.json) ctx.printJson({ ...check, dry_run: true, restored: false });
-      ctx.print([...renderCheck(check), '', 'Dry run: nothing has been changed.']);
+      ctx.print([...renderLocalCheck(check), '', 'Dry run: nothing has been changed.']);
       return;
     }
-    if (ctx.json) ctx.note(renderCheck(check).join('\n'));
-    else ctx.print(renderCheck(check));
+    if (ctx.json) ctx.note(renderLocalCheck(check).join('\n'));
+    else ctx.print(renderLocalCheck(check));
     if (check.expired && !opts.force) {
       throw new CliError(`${snap.snapshot_id} is past the rollback window (taken ${snap.taken_at})`, ExitCode.refused, [
         'pass --force to restore it anyway',
@@ -139,18 +132,23 @@ async function rollbackFromFile(ctx: Context, file: string, opts: RollbackOption
         'pass --force to restore the snapshot anyway (the later changes are lost)',
       ]);
     }
-    await confirm(`Restore ${snap.resource_id} to the snapshot ${snap.snapshot_id}?`, {
+    await confirm(`Restore ${snap.resource_id} from ${snap.snapshot_id}?`, {
       yes: opts.yes === true,
       interactive: ctx.interactive,
       action: `restore ${snap.resource_id} from ${snap.snapshot_id}`,
     });
-    const after = await restoreLocal(handler, snap, local);
-    if (ctx.json) ctx.printJson({ ...check, dry_run: false, restored: true, state_after: after });
+    const { after, left } = await restoreLocal(handler, snap, local);
+    if (ctx.json) ctx.printJson({ ...check, dry_run: false, restored: left === null, state_after: after, left });
+    if (left) {
+      throw new CliError(
+        `restore of ${snap.resource_id} did not take: it still differs from the snapshot`,
+        ExitCode.failures,
+        [left],
+      );
+    }
     ctx.print([
       '',
-      `Restored ${snap.resource_id} (${snap.handler}) from ${snap.snapshot_id}.`,
-      'State now:',
-      ...renderJsonBlock(after),
+      `Restored ${snap.resource_id} (${snap.handler}) from ${snap.snapshot_id}; it matches the snapshot again.`,
     ]);
   } finally {
     local.clients.destroy();
