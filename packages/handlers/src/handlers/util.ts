@@ -7,10 +7,11 @@ export function sendOpts(ctx: HandlerContext): { abortSignal?: AbortSignal } {
   return ctx.signal ? { abortSignal: ctx.signal } : {};
 }
 
-function abortError(signal: AbortSignal): Error {
+function abortError(signal: AbortSignal): unknown {
   const reason: unknown = signal.reason;
   // Keep a timeout's own error (TimeoutError) so the item is recorded as timed out, not cancelled.
-  if (reason instanceof Error) return reason;
+  // Checked by shape: a DOMException from another realm is not `instanceof Error`.
+  if (reason && typeof reason === 'object' && typeof (reason as { name?: unknown }).name === 'string') return reason;
   const err = new Error('aborted');
   err.name = 'AbortError';
   return err;
