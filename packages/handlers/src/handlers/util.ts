@@ -7,12 +7,12 @@ export function sendOpts(ctx: HandlerContext): { abortSignal?: AbortSignal } {
   return ctx.signal ? { abortSignal: ctx.signal } : {};
 }
 
-function abortError(signal: AbortSignal): unknown {
-  const reason: unknown = signal.reason;
-  // Keep a timeout's own error (TimeoutError) so the item is recorded as timed out, not cancelled.
-  // Checked by shape: a DOMException from another realm is not `instanceof Error`.
-  if (reason && typeof reason === 'object' && typeof (reason as { name?: unknown }).name === 'string') return reason;
-  const err = new Error('aborted');
+/**
+ * The same error the SDK throws for an aborted call (an AbortError whose cause is the signal's
+ * reason), so a caller tells a tier timeout from a cancel the same way wherever the abort landed.
+ */
+function abortError(signal: AbortSignal): Error {
+  const err = new Error('aborted', { cause: signal.reason });
   err.name = 'AbortError';
   return err;
 }
