@@ -1,13 +1,12 @@
 /* global process, fetch, AbortSignal */
-// The image's HEALTHCHECK: the service's own /readyz on its own port. The aws-sandbox has no probe
-// path of its own: any HTTP answer below 500 means it is listening.
+// The image's HEALTHCHECK: the service's own /readyz on its own port (the aws-sandbox: its admin API).
 const service = process.env.AEGIS_SERVICE ?? '';
 const env = process.env;
 const targets = {
-  'api-gateway': { port: env.PORT ?? '8080', path: '/readyz', ok: (s) => s === 200 },
-  worker: { port: env.AEGIS_METRICS_PORT ?? '9464', path: '/readyz', ok: (s) => s === 200 },
-  snapshot: { port: env.AEGIS_SNAPSHOT_PORT ?? '8082', path: '/readyz', ok: (s) => s === 200 },
-  'aws-sandbox': { port: env.AEGIS_SANDBOX_PORT ?? '4566', path: '/healthz', ok: (s) => s < 500 },
+  'api-gateway': { port: env.PORT ?? '8080', path: '/readyz' },
+  worker: { port: env.AEGIS_METRICS_PORT ?? '9464', path: '/readyz' },
+  snapshot: { port: env.AEGIS_SNAPSHOT_PORT ?? '8082', path: '/readyz' },
+  'aws-sandbox': { port: env.AEGIS_SANDBOX_PORT ?? '4566', path: '/_sandbox/config' },
 };
 const target = targets[service];
 if (!target) {
@@ -16,7 +15,7 @@ if (!target) {
 }
 try {
   const res = await fetch(`http://127.0.0.1:${target.port}${target.path}`, { signal: AbortSignal.timeout(4000) });
-  if (!target.ok(res.status)) {
+  if (res.status !== 200) {
     process.stderr.write(`healthcheck: ${service} ${target.path} answered ${res.status}\n`);
     process.exit(1);
   }
