@@ -43,17 +43,11 @@ export const ec2: ServiceHandler = {
     return xmlResponse(200, xmlDocument(`${action}Response`, EC2_NS, { requestId: req.requestId, ...body }));
   },
   error(err, req: SandboxRequest) {
-    const xml =
-      `<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>${err.code}</Code>` +
-      `<Message>${escape(err.message)}</Message></Error></Errors><RequestID>${req.requestId}</RequestID></Response>`;
-    return xmlResponse(err.status, xml);
+    const body = { Errors: { Error: { Code: err.code, Message: err.message } }, RequestID: req.requestId };
+    return xmlResponse(err.status, xmlDocument('Response', undefined, body));
   },
   throttled: () => new AwsError('RequestLimitExceeded', 'Request limit exceeded.', 503),
 };
-
-function escape(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
 
 /** EC2's DryRun answer, after the request has been validated. */
 export function dryRun(params: ParamTree): void {
