@@ -37,7 +37,9 @@ function toLines(cell: Cell): string[] {
 /** `42s`, `3m 04s`, `1h 02m`: how long something took or will take. */
 export function formatDuration(seconds: number | null | undefined): string {
   if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return '-';
-  const s = Math.max(0, Math.round(seconds));
+  // Tenths below 10 s: a fast T1 batch is "0.4s", not "0s".
+  if (seconds < 10) return `${Number(Math.max(0, seconds).toFixed(1))}s`;
+  const s = Math.round(seconds);
   if (s < 60) return `${s}s`;
   const m = Math.floor(s / 60);
   if (m < 60) return `${m}m ${String(s % 60).padStart(2, '0')}s`;

@@ -9,6 +9,9 @@ async function exit(code: number): Promise<never> {
 }
 
 async function main(argv: string[]): Promise<never> {
+  // The SDK warns on every Node below 22 about releases of 2027; the project supports Node 20
+  // (package.json engines), and the warning would bury the CLI's own messages on stderr.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

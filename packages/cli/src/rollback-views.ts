@@ -1,6 +1,7 @@
 import type { RollbackAccepted, RollbackAssessment, RollbackPreview, RollbackRecord } from './api-types';
 import { plural, renderJsonBlock, renderTable, show, type Column } from './format';
 import type { LocalRollbackCheck } from './local-rollback';
+import { ROLLBACK_RECORD_COLUMNS } from './views';
 
 function verdict(a: RollbackAssessment): string {
   if (a.refused) return `refused: ${a.refused.code}`;
@@ -42,16 +43,8 @@ export function renderRollbackAccepted(a: RollbackAccepted): string[] {
   return out;
 }
 
-const RECORD_COLUMNS: Column<RollbackRecord>[] = [
-  { header: 'SNAPSHOT', value: (r) => r.snapshot_id },
-  { header: 'HANDLER', value: (r) => show(r.handler) },
-  { header: 'RESOURCE', value: (r) => show(r.resource_id) },
-  { header: 'STATE', value: (r) => r.state },
-  { header: 'ERROR', value: (r) => [r.error, r.message].filter(Boolean).join(': ') },
-];
-
 export function renderRollbackRecords(batchId: string, status: string, records: readonly RollbackRecord[]): string[] {
-  return [`Rollback of ${batchId}: ${status}`, '', ...renderTable(RECORD_COLUMNS, records)];
+  return [`Rollback of ${batchId}: ${status}`, '', ...renderTable(ROLLBACK_RECORD_COLUMNS, records)];
 }
 
 /** A manual (--from-file) rollback check: the snapshot, the live state, what comes back, drift. */

@@ -1,4 +1,11 @@
-import type { BatchStatus, DryRunResponse, HandlerInfo, PreviewAction, SnapshotEntry } from './api-types';
+import type {
+  BatchStatus,
+  DryRunResponse,
+  HandlerInfo,
+  PreviewAction,
+  RollbackRecord,
+  SnapshotEntry,
+} from './api-types';
 import {
   formatDuration,
   formatPct,
@@ -85,10 +92,19 @@ export function statusLine(s: BatchStatus): string {
   return `${s.batch_id}  ${s.status}  ·  ${parts.join(', ')}`;
 }
 
+export const ROLLBACK_RECORD_COLUMNS: Column<RollbackRecord>[] = [
+  { header: 'SNAPSHOT', value: (r) => r.snapshot_id },
+  { header: 'HANDLER', value: (r) => show(r.handler) },
+  { header: 'RESOURCE', value: (r) => show(r.resource_id) },
+  { header: 'ROLLBACK', value: (r) => r.state },
+  { header: 'ERROR', value: (r) => [r.error, r.message].filter(Boolean).join(': ') },
+];
+
 export function renderStatus(s: BatchStatus): string[] {
   const out = [statusLine(s)];
   if (s.stop_reason) out.push(`stopped: ${s.stop_reason}`);
   if (s.items.length) out.push('', ...renderTable(ITEM_COLUMNS, s.items));
+  if (s.rollbacks.length) out.push('', ...renderTable(ROLLBACK_RECORD_COLUMNS, s.rollbacks));
   return out;
 }
 
@@ -129,19 +145,20 @@ export function renderSnapshots(batchId: string, list: readonly SnapshotEntry[])
 const HANDLER_COLUMNS: Column<HandlerInfo>[] = [
   { header: 'HANDLER', value: (h) => h.name },
   { header: 'TIER', value: (h) => h.tier },
+  { header: 'ROLLBACK', value: (h) => (h.reversible === false ? 'no' : 'yes') },
   { header: 'RESOURCE', value: (h) => show(h.resource_type) },
-  {
-    header: 'ROLLBACK',
-    value: (h) => (h.reversible === false ? `no: ${h.irreversible_reason ?? 'irreversible'}` : 'yes'),
-  },
-  { header: 'IAM ACTIONS', value: (h) => h.iam_actions },
 ];
 
+/** A summary table, then one block per handler: what it does, why it cannot be undone, IAM actions. */
 export function renderHandlers(list: readonly HandlerInfo[]): string[] {
-  const out = renderTable(HANDLER_COLUMNS, list);
-  const described = list.filter((h) => h.description);
-  if (described.length) out.push('', ...described.map((h) => `${h.name}: ${h.description ?? ''}`));
-  return out;
+  const blocks = list.flatMap((h) => [
+    '',
+    h.name,
+    ...(h.description ? [`  ${h.description}`] : []),
+    ...(h.reversible === false ? [`  not reversible: ${h.irreversible_reason ?? 'declared irreversible'}`] : []),
+    `  IAM actions: ${h.iam_actions.join(', ') || '-'}`,
+  ]);
+  return [...renderTable(HANDLER_COLUMNS, list), ...blocks];
 }
 
 /** The emergency-stop flag, whatever the gateway calls it. */
