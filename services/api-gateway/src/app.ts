@@ -4,7 +4,7 @@ import type { DispatchQueues, Runtime, SnapshotClient } from '@aegis/dispatch';
 import type { TokenStore } from './auth';
 import { bullBoard } from './bull-board';
 import { ApiError, errorMiddleware } from './http-errors';
-import { openApiDocument } from './openapi';
+import { apiDocsHtml, openApiDocument } from './openapi';
 import type { RemediationService } from './remediation-service';
 import { controlRoutes } from './routes/control';
 import { findingsRoutes } from './routes/findings';
@@ -64,6 +64,7 @@ export function createApp(d: GatewayDeps) {
     res.type(rt.metrics.registry.contentType).send(await rt.metrics.text());
   });
   app.get(['/api/v1/openapi.json', '/openapi.json'], (_req, res) => void res.json(openApiDocument()));
+  app.get('/api/docs', (_req, res) => void res.type('html').send(apiDocsHtml()));
   app.use('/admin/queues', bullBoard(d.queues, d.tokens, d.basePath));
 
   const api = express.Router();
