@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { FaultSchema } from './faults';
 import { LatencyRuleSchema } from './latency';
 import type { Sandbox } from './server';
+import { settleCommands } from './ssm';
 import { INSTANCE_STATE_CODES, type InstanceStateName, TERMINAL_FAILURES } from './state';
 import { ThrottleOptionsSchema } from './throttle';
 
@@ -74,6 +75,7 @@ function route(sb: Sandbox, method: string, path: string, body: Buffer): AdminRe
       return ok({ ok: true, seeded: sb.seeded ?? null });
     }
     case 'GET /_sandbox/state':
+      for (const r of sb.state.regions.values()) settleCommands(r, Date.now());
       return ok({
         ...(sb.state.snapshot(Date.now()) as object),
         stats: sb.statsJson(),

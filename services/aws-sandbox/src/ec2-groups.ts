@@ -237,8 +237,8 @@ export const ec2GroupActions: Record<string, Ec2Action> = {
     const names = strList(c.params, 'GroupName');
     let groups = [...r.securityGroups.values()];
     if (ids.length) groups = ids.map((id) => findGroup(r, id));
-    if (names.length) groups = groups.filter((g) => names.includes(g.groupName));
-    for (const n of names) if (!groups.some((g) => g.groupName === n)) findGroup(r, undefined, n);
+    // GroupName.N names groups of the default VPC only, as in EC2 (other VPCs: the group-name filter).
+    if (names.length) groups = names.map((n) => findGroup(r, undefined, n)).filter((g) => groups.includes(g));
     const fs = filters(c.params);
     groups = groups.filter((g) => matchesFilters(fs, (n) => groupFields(g, n), g.tags));
     return { securityGroupInfo: { item: groups.map((g) => groupXml(g, c.region)) } };

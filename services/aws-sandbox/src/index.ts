@@ -2,7 +2,7 @@ import type { FaultInput, Fault } from './faults';
 import type { LatencyRule } from './latency';
 import { Sandbox, type CallStats, type SandboxOptions } from './server';
 import type { SeededIds } from './seed';
-import type { InstanceStateName, SandboxState } from './state';
+import type { FailureStatus, InstanceStateName, SandboxState } from './state';
 import type { ThrottleOptions } from './throttle';
 
 export { seededIds, type SeededIds } from './seed';
@@ -33,7 +33,7 @@ export interface SandboxHandle {
   /** Changes run-time behaviour (IMDS apply delay, SSM command time and outcome). */
   configure(
     b: SandboxOptions['behaviour'] & {
-      ssmInstanceOutcomes?: Record<string, 'Success' | 'Failed' | 'TimedOut' | 'Cancelled'>;
+      ssmInstanceOutcomes?: Record<string, 'Success' | FailureStatus>;
     },
   ): void;
 }
