@@ -187,7 +187,14 @@ async function main(): Promise<void> {
     AEGIS_SANDBOX_PORT: String(env.AEGIS_SANDBOX_PORT),
     AEGIS_SNAPSHOT_URL: `http://127.0.0.1:${snapshotPort}`,
   };
-  if (env.AEGIS_SNAPSHOT_STORE.startsWith('file://')) mkdirSync(env.AEGIS_SNAPSHOT_STORE.slice(7), { recursive: true });
+  if (env.AEGIS_SNAPSHOT_STORE.startsWith('file://')) {
+    try {
+      mkdirSync(env.AEGIS_SNAPSHOT_STORE.slice(7), { recursive: true });
+    } catch (err) {
+      // The snapshot service reports it too (not ready; every item fails snapshot_failed, nothing changes).
+      say(`cannot create the snapshot folder ${env.AEGIS_SNAPSHOT_STORE}: ${(err as Error).message}`);
+    }
+  }
 
   if (env.AEGIS_CLOUD === 'sandbox') {
     services.push({

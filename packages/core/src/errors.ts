@@ -40,6 +40,14 @@ const PERMANENT = new Set([
   'verify_failed',
   'snapshot_failed',
   'irreversible',
+  // SSM command outcomes of a patch run: final answers, not worth running the install again.
+  'Failed',
+  'TimedOut',
+  'Cancelled',
+  'Undeliverable',
+  'Terminated',
+  'DeliveryTimedOut',
+  'ExecutionTimedOut',
 ]);
 const THROTTLED = new Set([
   'RequestLimitExceeded',

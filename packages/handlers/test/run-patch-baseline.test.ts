@@ -13,7 +13,7 @@ const ssm = mockClient(SSMClient);
 const ID = 'i-0abc123def4567890';
 const T = target(ID);
 
-function patchState(missing: number, failed: number, installed = 40) {
+function patchState(missing: number, failed: number, installed = 40, operation: 'Scan' | 'Install' = 'Scan') {
   ssm.on(DescribeInstancePatchStatesCommand).resolves({
     InstancePatchStates: [
       {
@@ -25,7 +25,7 @@ function patchState(missing: number, failed: number, installed = 40) {
         InstalledCount: installed,
         OperationStartTime: new Date('2026-02-25T00:00:00Z'),
         OperationEndTime: new Date('2026-02-25T00:05:00Z'),
-        Operation: 'Scan',
+        Operation: operation,
       },
     ],
   });
@@ -57,6 +57,7 @@ describe('run-patch-baseline', () => {
       installed: 40,
       installed_pending_reboot: 0,
       last_operation_end: '2026-02-25T00:05:00.000Z',
+      last_operation: 'Scan',
     });
     expect(plan.changes).toEqual([
       `run AWS-RunPatchBaseline (Operation=Install) on ${ID}: 5 missing, 1 failed patches`,
@@ -92,8 +93,15 @@ describe('run-patch-baseline', () => {
     expect(failure.code).toBe(code);
   });
 
-  it('no missing and no failed patches is a noop: nothing is sent', async () => {
+  it('a scan with nothing missing still runs the baseline: only an Install proves it patched', async () => {
     patchState(0, 0);
+    const { plan } = await inspectAndPlan(h, makeCtx(), T);
+    expect(plan.noop).toBe(false);
+    expect(plan.planned_state).toMatchObject({ missing: 0, failed: 0, last_operation: 'Install' });
+  });
+
+  it('nothing missing after a baseline Install is a noop: nothing is sent', async () => {
+    patchState(0, 0, 40, 'Install');
     const ctx = makeCtx();
     const { state, plan } = await inspectAndPlan(h, ctx, T);
     expect(plan).toMatchObject({ noop: true, changes: [] });

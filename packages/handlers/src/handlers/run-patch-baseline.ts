@@ -17,6 +17,8 @@ const State = z.object({
   installed_pending_reboot: z.number().int(),
   /** When the last scan or install reported, so an operator sees how fresh the counts are. */
   last_operation_end: z.string().nullable(),
+  /** `Scan` or `Install`: only an Install run of the baseline proves the instance patched. */
+  last_operation: z.string().nullable().default(null),
 });
 type State = z.infer<typeof State>;
 const Ops = z.object({
@@ -57,10 +59,16 @@ async function readState(ctx: HandlerContext, target: Target): Promise<State> {
     installed: s.InstalledCount ?? 0,
     installed_pending_reboot: s.InstalledPendingRebootCount ?? 0,
     last_operation_end: s.OperationEndTime?.toISOString() ?? null,
+    last_operation: s.Operation ?? null,
   };
 }
 
 const compliant = (s: State): boolean => s.missing === 0 && s.failed === 0;
+/**
+ * A finding says the instance is unpatched; a Scan reporting nothing missing may predate the
+ * baseline's newest approvals. Only a baseline Install that left nothing missing makes this a noop.
+ */
+const patched = (s: State): boolean => compliant(s) && s.last_operation === 'Install';
 
 async function invocation(
   ctx: HandlerContext,
@@ -82,7 +90,7 @@ export const runPatchBaseline: Handler = {
   name: NAME,
   tier: tierOf(NAME),
   description:
-    'Runs AWS-RunPatchBaseline (Operation=Install) on an instance with missing or failed patches, waiting for the result.',
+    'Runs AWS-RunPatchBaseline (Operation=Install) on an instance not yet patched by it (missing or failed patches, or only scanned), waiting for the result.',
   resourceType: 'EC2 or SSM managed instance id (i-… or mi-…)',
   iamActions: ['ssm:DescribeInstancePatchStates', 'ssm:SendCommand', 'ssm:GetCommandInvocation'],
 
@@ -96,7 +104,7 @@ export const runPatchBaseline: Handler = {
 
   plan(stateJson: Json) {
     const state = parseDoc(State, stateJson, `${NAME} state`);
-    if (compliant(state)) {
+    if (patched(state)) {
       return { noop: true, changes: [], planned_state: toJson(state), ops: toJson({ send_command: null }) };
     }
     const planned: State = {
@@ -104,6 +112,7 @@ export const runPatchBaseline: Handler = {
       missing: 0,
       failed: 0,
       installed: state.installed + state.missing + state.failed,
+      last_operation: 'Install',
     };
     const ops = { send_command: { document: DOCUMENT, operation: 'Install', timeout_seconds: COMMAND_TIMEOUT_S } };
     return {
