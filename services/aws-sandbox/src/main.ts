@@ -15,7 +15,7 @@ async function main(): Promise<void> {
     port: env.AEGIS_SANDBOX_PORT,
     host: env.AEGIS_SANDBOX_HOST,
     seed: env.AEGIS_SANDBOX_SEED,
-    throttling: env.AEGIS_SANDBOX_THROTTLING,
+    throttling: { enabled: env.AEGIS_SANDBOX_THROTTLING, rates: env.AEGIS_SANDBOX_THROTTLE_RATES },
     latency: env.AEGIS_SANDBOX_LATENCY_MS ? [env.AEGIS_SANDBOX_LATENCY_MS] : undefined,
     behaviour: {
       imdsApplyDelayMs: env.AEGIS_SANDBOX_IMDS_APPLY_MS,

@@ -1,5 +1,5 @@
 import { DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
-import { seededIds, startSandbox } from '../src';
+import { parseSandboxEnv, seededIds, startSandbox } from '../src';
 import { useSandbox } from './helpers';
 
 const { sb, c } = useSandbox({ seed: true });
@@ -69,5 +69,32 @@ describe('admin API', () => {
     } finally {
       await other.close();
     }
+  });
+});
+
+describe('standalone configuration', () => {
+  it('parses the environment once with defaults, and names a bad value', () => {
+    const env = parseSandboxEnv({});
+    expect(env).toMatchObject({
+      AEGIS_SANDBOX_PORT: 4566,
+      AEGIS_SANDBOX_HOST: '127.0.0.1',
+      AEGIS_SANDBOX_SEED: true,
+      AEGIS_SANDBOX_THROTTLING: true,
+    });
+    const custom = parseSandboxEnv({
+      AEGIS_SANDBOX_PORT: '0',
+      AEGIS_SANDBOX_SEED: 'false',
+      AEGIS_SANDBOX_LATENCY_MS: '10-50',
+      AEGIS_SANDBOX_THROTTLE_RATES: '{"ec2:DescribeInstances":{"capacity":10,"refill_per_second":2}}',
+    });
+    expect(custom).toMatchObject({
+      AEGIS_SANDBOX_PORT: 0,
+      AEGIS_SANDBOX_SEED: false,
+      AEGIS_SANDBOX_LATENCY_MS: { min_ms: 10, max_ms: 50 },
+      AEGIS_SANDBOX_THROTTLE_RATES: { 'ec2:DescribeInstances': { capacity: 10, refill_per_second: 2 } },
+    });
+    expect(() => parseSandboxEnv({ AEGIS_SANDBOX_PORT: 'abc' })).toThrow(/AEGIS_SANDBOX_PORT/);
+    expect(() => parseSandboxEnv({ AEGIS_SANDBOX_LATENCY_MS: 'slow' })).toThrow(/AEGIS_SANDBOX_LATENCY_MS/);
+    expect(() => parseSandboxEnv({ AEGIS_SANDBOX_THROTTLE_RATES: '{"x":{}}' })).toThrow(/AEGIS_SANDBOX_THROTTLE_RATES/);
   });
 });
