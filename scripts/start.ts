@@ -16,7 +16,7 @@ const ROOT = resolve(__dirname, '..');
 
 const Env = z.object({
   PORT: z.coerce.number().int().min(1).max(65535).default(8080),
-  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
   AEGIS_CLOUD: z.enum(['aws', 'sandbox']).default('sandbox'),
   AEGIS_SANDBOX_PORT: z.coerce.number().int().min(1).max(65535).default(4566),
   AEGIS_SNAPSHOT_STORE: z.string().default(`file://${join(ROOT, '.aegis', 'snapshots')}`),
@@ -148,8 +148,12 @@ async function main(): Promise<void> {
 
   // Redis: the configured one, else a private redis-server (nothing kept on disk).
   let redisUrl = env.REDIS_URL;
-  const ru = new URL(redisUrl);
-  if (!(await canConnect(ru.hostname, Number(ru.port || 6379)))) {
+  const first = /^rediss?:\/\/(?:[^@/]*@)?([^,/:]+)(?::(\d+))?/.exec(redisUrl);
+  if (!first) {
+    say(`REDIS_URL: "${redisUrl}" is not a Redis URL (redis://host:port)`);
+    process.exit(78);
+  }
+  if (!(await canConnect(first[1] ?? '127.0.0.1', Number(first[2] ?? 6379)))) {
     if (spawnSync('sh', ['-c', 'command -v redis-server'], { stdio: 'ignore' }).status !== 0) {
       say(`no Redis answers at ${redisUrl} and redis-server is not installed (apt-get install redis-server)`);
       process.exit(1);
