@@ -136,10 +136,10 @@ const ACTIONS: Record<string, Action> = {
     return undefined;
   },
   GetAccessKeyLastUsed(c) {
-    const { user, key } = findKey({
-      ...c,
-      p: paramTree(new URLSearchParams({ AccessKeyId: str(c.p, 'AccessKeyId') ?? '' })),
-    });
+    const id = str(c.p, 'AccessKeyId') ?? '';
+    const found = c.ctx.state.findAccessKey(id);
+    if (!found) throw new AwsError('NoSuchEntity', `The Access Key with id ${id} cannot be found.`, 404);
+    const { user, key } = found;
     const used = key.lastUsed;
     return {
       UserName: user.userName,
