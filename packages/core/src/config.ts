@@ -94,6 +94,22 @@ export const CommonEnv = z.object({
   AEGIS_BATCH_MAX_FAILURE_PCT: z.coerce.number().min(0).max(100).default(20),
   AEGIS_BATCH_MIN_FINISHED: PositiveInt.default(5),
   AEGIS_SNAPSHOT_URL: z.string().url().default('http://127.0.0.1:8082'),
+  /** Shared cloud API rate budget (token buckets in Redis per account, region and API category). */
+  AEGIS_RATE_BUDGET: z.enum(['on', 'off']).default('on'),
+  /** Multiplies every bucket's burst and refill rate (an account with raised limits, or a test sandbox). */
+  AEGIS_RATE_BUDGET_SCALE: z.coerce.number().positive().default(1),
+  /** Per-category overrides, `category=burst/per_second` comma separated (e.g. `ec2:mutate=100/10`). */
+  AEGIS_RATE_BUDGET_RATES: z
+    .string()
+    .regex(
+      /^\s*[a-z0-9:-]+=\d+(\.\d+)?\/\d+(\.\d+)?\s*(,\s*[a-z0-9:-]+=\d+(\.\d+)?\/\d+(\.\d+)?\s*)*$/,
+      'category=burst/per_second, comma separated (e.g. ec2:mutate=100/10)',
+    )
+    .optional(),
+  /** A call waits at most this long for a token; beyond it the item goes back to the queue (throttled). */
+  AEGIS_RATE_BUDGET_MAX_WAIT: DurationMs.default(5_000),
+  /** After a success, re-read the resource this much later and flag a regression (`0` disables). */
+  AEGIS_RECHECK_DELAY: DurationMs.default(15 * 60_000),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   ...TierOverride,
 });

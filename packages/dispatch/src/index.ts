@@ -10,3 +10,4 @@ export * from './runtime';
 export * from './shutdown';
 export * from './http-probe';
 export * from './rollback';
+export * from './rate-budget';

@@ -18,6 +18,10 @@ export class DispatchMetrics {
   readonly cloudThrottles: Counter<'service' | 'operation'>;
   readonly batchesStopped: Counter<'reason'>;
   readonly retries: Counter<'tier' | 'handler' | 'class'>;
+  readonly budgetWait: Histogram<'category'>;
+  readonly budgetDeferrals: Counter<'category'>;
+  readonly rechecks: Counter<'tier' | 'handler' | 'result'>;
+  readonly regressions: Counter<'tier' | 'handler'>;
 
   /** Read at scrape time: is the emergency stop on? */
   pausedSource?: () => Promise<boolean>;
@@ -107,6 +111,31 @@ export class DispatchMetrics {
       name: 'aegis_remediation_retries_total',
       help: 'Items sent back to the queue, by error class.',
       labelNames: ['tier', 'handler', 'class'],
+      registers: r,
+    });
+    this.budgetWait = new Histogram({
+      name: 'aegis_rate_budget_wait_seconds',
+      help: 'Time a cloud call waited for a token of the shared rate budget.',
+      labelNames: ['category'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: r,
+    });
+    this.budgetDeferrals = new Counter({
+      name: 'aegis_rate_budget_deferrals_total',
+      help: 'Cloud calls not sent because the rate budget had no token within the longest wait (item requeued).',
+      labelNames: ['category'],
+      registers: r,
+    });
+    this.rechecks = new Counter({
+      name: 'aegis_rechecks_total',
+      help: 'Regression re-checks of remediated resources, by result.',
+      labelNames: ['tier', 'handler', 'result'],
+      registers: r,
+    });
+    this.regressions = new Counter({
+      name: 'aegis_regressions_total',
+      help: 'Remediated resources found misconfigured again by the re-check.',
+      labelNames: ['tier', 'handler'],
       registers: r,
     });
   }

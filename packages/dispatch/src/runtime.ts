@@ -18,6 +18,7 @@ import {
 } from '@aegis/handlers';
 import type { ConnectionOptions } from 'bullmq';
 import { DispatchMetrics } from './metrics';
+import { RateBudget, accountOfCredentials, rateBudgetHook, resolveRates } from './rate-budget';
 import { StateStore } from './state-store';
 
 /** What every service builds from its config: Redis, state, handlers, cloud clients, metrics, logs. */
@@ -31,6 +32,8 @@ export interface Runtime {
   store: StateStore;
   registry: HandlerRegistry;
   clients: CloudClients;
+  /** The shared cloud API budget every call waits on (null with AEGIS_RATE_BUDGET=off). */
+  budget: RateBudget | null;
   tiers: Record<Tier, TierSpec>;
   settings: HandlerSettings;
   close(): Promise<void>;
@@ -58,8 +61,23 @@ export function createRuntime(service: string, env: CommonEnv, role: 'worker' | 
   // Our own bookkeeping waits through Redis outages in every role: a lost write would lose an outcome.
   const redis = createRedis({ url: env.REDIS_URL, cluster: env.AEGIS_REDIS_CLUSTER }, 'worker');
   redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error'));
-  const clients = new CloudClients(
-    { cloud: env.AEGIS_CLOUD, sandboxPort: env.AEGIS_SANDBOX_PORT },
+  const budget =
+    env.AEGIS_RATE_BUDGET === 'on'
+      ? new RateBudget(
+          redis,
+          env.AEGIS_QUEUE_PREFIX,
+          resolveRates(env.AEGIS_RATE_BUDGET_SCALE, env.AEGIS_RATE_BUDGET_RATES),
+          { maxWaitMs: env.AEGIS_RATE_BUDGET_MAX_WAIT, metrics },
+        )
+      : null;
+  // Every role draws from it: workers and rollbacks change resources, the gateway's dry runs read them.
+  const account = accountOfCredentials(env.AEGIS_ACCOUNT_ID, () => clients.callerAccount(env.AWS_REGION));
+  const clients: CloudClients = new CloudClients(
+    {
+      cloud: env.AEGIS_CLOUD,
+      sandboxPort: env.AEGIS_SANDBOX_PORT,
+      ...(budget ? { beforeCall: rateBudgetHook(budget, account) } : {}),
+    },
     metrics.observeCall,
   );
   return {
@@ -71,6 +89,7 @@ export function createRuntime(service: string, env: CommonEnv, role: 'worker' | 
     store: new StateStore(redis, env.AEGIS_QUEUE_PREFIX),
     registry: createDefaultRegistry(),
     clients,
+    budget,
     tiers: resolveTiers(tierOverrides(env)),
     settings: { ...DEFAULT_SETTINGS, keyMaxAgeDays: env.AEGIS_KEY_MAX_AGE_DAYS },
     close: async () => {

@@ -14,7 +14,14 @@ export interface CloudSettings {
   endpoint?: string;
   /** SDK attempts per call, including the first (throttling is retried by the SDK first). */
   maxAttempts?: number;
+  /**
+   * Awaited once per call before it is sent (before the SDK's retries): a shared rate budget waits
+   * here for its token. `signal` is the call's abort signal; a rejection fails the call.
+   */
+  beforeCall?: BeforeCall;
 }
+
+export type BeforeCall = (service: string, operation: string, region: string, signal?: AbortSignal) => Promise<void>;
 
 export type CallOutcome = 'ok' | 'error' | 'throttled';
 /** Told about every attempt of every cloud call: metrics hang here. */
@@ -25,7 +32,11 @@ type AnyClient = EC2Client | S3Client | IAMClient | GuardDutyClient | SSMClient 
 interface MiddlewareContext {
   clientName?: string;
   commandName?: string;
+  /** Where the SDK keeps the `abortSignal` given to `send`. */
+  __smithy_context?: { abortSignal?: AbortSignal };
 }
+
+type AddMiddleware = { add: (mw: unknown, opts: unknown) => void };
 
 /**
  * SDK clients per service and region, created once and reused. Every handler reaches the cloud
@@ -105,6 +116,7 @@ export class CloudClients {
     if (!client) {
       client = make(this.config(region));
       this.observe(client, service);
+      this.gate(client, service, region);
       this.cache.set(key, client);
     }
     return client;
@@ -128,6 +140,20 @@ export class CloudClients {
         }
       },
       { step: 'deserialize', name: 'aegisCallObserver', priority: 'low' },
+    );
+  }
+
+  private gate(client: AnyClient, service: string, region: string): void {
+    const before = this.settings.beforeCall;
+    if (!before) return;
+    // The initialize step runs once per call, before the retry middleware: one token per call.
+    (client.middlewareStack as unknown as AddMiddleware).add(
+      (next: (args: unknown) => Promise<unknown>, context: MiddlewareContext) => async (args: unknown) => {
+        const op = (context.commandName ?? 'unknown').replace(/Command$/, '');
+        await before(service, op, region, context.__smithy_context?.abortSignal);
+        return next(args);
+      },
+      { step: 'initialize', name: 'aegisBeforeCall', priority: 'high' },
     );
   }
 }
