@@ -32,8 +32,11 @@ const PROTOCOLS: Record<string, string> = {
   '17': 'udp',
   icmp: 'icmp',
   '1': 'icmp',
+  icmpv6: 'icmpv6',
+  '58': 'icmpv6',
+  '-1': '-1',
+  all: '-1',
 };
-Object.assign(PROTOCOLS, { icmpv6: 'icmpv6', '58': 'icmpv6', '-1': '-1', all: '-1' });
 
 type RuleSpec = Omit<SgRule, 'ruleId'>;
 

@@ -1,7 +1,7 @@
-export const S3_NS = 'http://s3.amazonaws.com/doc/2006-03-01/';
-
 import type { Bucket, S3Object } from './state';
 import { type SandboxRequest, type SandboxResponse, xmlDocument, xmlResponse } from './wire';
+
+export const S3_NS = 'http://s3.amazonaws.com/doc/2006-03-01/';
 
 /** ListObjectsV2 (and V1): prefix, delimiter, max-keys, start-after/marker, continuation, url encoding. */
 export function listObjects(req: SandboxRequest, b: Bucket, v2: boolean): SandboxResponse {

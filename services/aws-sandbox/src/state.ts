@@ -200,7 +200,7 @@ export class SandboxState {
     return undefined;
   }
 
-  /** A JSON view for assertions (`GET /_sandbox/state`); object bodies as text when printable. */
+  /** A JSON view for assertions (`GET /_sandbox/state`); objects are listed without their bytes. */
   snapshot(now: number): unknown {
     const iso = (t: number) => new Date(t).toISOString();
     return {
