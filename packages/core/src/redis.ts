@@ -31,7 +31,8 @@ export function parseRedisUrl(url: string): ParsedRedisUrl {
     const i = hp.lastIndexOf(':');
     const host = i > 0 ? hp.slice(0, i) : hp;
     const port = i > 0 ? Number(hp.slice(i + 1)) : 6379;
-    if (!host || !Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`"${hp}" in ${url} is not host:port`);
+    if (!host || !Number.isInteger(port) || port < 1 || port > 65535)
+      throw new Error(`"${hp}" in ${url} is not host:port`);
     return { host: host.replace(/^\[|\]$/g, ''), port };
   });
   return {
@@ -57,7 +58,11 @@ export function createRedis(
       ? { maxRetriesPerRequest: null, enableReadyCheck: true, ...extra }
       : { maxRetriesPerRequest: 2, enableOfflineQueue: false, connectTimeout: 5000, ...extra };
   const p = parseRedisUrl(settings.url);
-  const auth = { ...(p.username ? { username: p.username } : {}), ...(p.password ? { password: p.password } : {}), ...(p.tls ? { tls: {} } : {}) };
+  const auth = {
+    ...(p.username ? { username: p.username } : {}),
+    ...(p.password ? { password: p.password } : {}),
+    ...(p.tls ? { tls: {} } : {}),
+  };
   if (settings.cluster) {
     return new Cluster(p.nodes, { redisOptions: { ...base, ...auth }, enableOfflineQueue: role === 'worker' });
   }

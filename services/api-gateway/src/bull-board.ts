@@ -38,26 +38,22 @@ export function bullBoard(
     const p = token ? tokens.authenticate(token) : null;
     if (!p) {
       res.setHeader('WWW-Authenticate', 'Basic realm="Aegis queues", charset="UTF-8"');
-      return void res
-        .status(401)
-        .json({
-          error: {
-            code: 'unauthorized',
-            message: 'send a bearer token, or log in with any user name and a token as the password',
-          },
-        });
+      return void res.status(401).json({
+        error: {
+          code: 'unauthorized',
+          message: 'send a bearer token, or log in with any user name and a token as the password',
+        },
+      });
     }
     if (p.scopes.has('remediation:admin')) return full(req, res, next);
     if (p.scopes.has('remediation:read')) return readOnly(req, res, next);
-    res
-      .status(403)
-      .json({
-        error: {
-          code: 'forbidden',
-          message: `token "${p.name}" lacks the scope remediation:admin (or remediation:read for a read-only view)`,
-          details: { missing_scope: 'remediation:admin' },
-        },
-      });
+    res.status(403).json({
+      error: {
+        code: 'forbidden',
+        message: `token "${p.name}" lacks the scope remediation:admin (or remediation:read for a read-only view)`,
+        details: { missing_scope: 'remediation:admin' },
+      },
+    });
   };
   return gate;
 }

@@ -109,16 +109,14 @@ export function remediationRoutes(
       };
       await rt.store.upsertFindings([finding]);
       const out = await svc.dryRun([finding], { requestedBy: who, singleHandler: handler.name });
-      res
-        .status(200)
-        .json({
-          ...out,
-          finding_id: id,
-          handler: handler.name,
-          resource_id: body.resource_id,
-          region,
-          account_id: accountId,
-        });
+      res.status(200).json({
+        ...out,
+        finding_id: id,
+        handler: handler.name,
+        resource_id: body.resource_id,
+        region,
+        account_id: accountId,
+      });
     },
   );
   return r;
