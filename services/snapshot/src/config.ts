@@ -1,4 +1,4 @@
-import { CommonEnv } from '@aegis/core';
+import { CommonEnv, DurationMs } from '@aegis/core';
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 
@@ -31,5 +31,17 @@ export const SnapshotEnv = CommonEnv.extend({
   AEGIS_SNAPSHOT_STORE: StoreUrl.default(StoreUrl.parse('file://./.aegis/snapshots')),
   /** The snapshot bucket may live in another region than the resources. */
   AEGIS_SNAPSHOT_REGION: z.string().optional(),
+  /**
+   * How long a folder store keeps snapshots for audit (`0`: for ever). An S3 store is expired by
+   * the bucket's lifecycle rule instead (docs/rollback.md), as the service may not delete objects.
+   */
+  AEGIS_SNAPSHOT_RETENTION: DurationMs.default(30 * 86_400_000),
+}).superRefine((env, ctx) => {
+  if (env.AEGIS_SNAPSHOT_RETENTION > 0 && env.AEGIS_SNAPSHOT_RETENTION < env.AEGIS_ROLLBACK_WINDOW)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['AEGIS_SNAPSHOT_RETENTION'],
+      message: 'must be at least AEGIS_ROLLBACK_WINDOW: a snapshot must outlive its rollback window',
+    });
 });
 export type SnapshotEnv = z.infer<typeof SnapshotEnv>;

@@ -1,6 +1,6 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { loadConfigOrExit } from '@aegis/core';
-import { ShutdownManager, createRuntime } from '@aegis/dispatch';
+import { ShutdownManager, createRuntime, type Runtime } from '@aegis/dispatch';
 import { createSnapshotApp } from './app';
 import { SnapshotEnv } from './config';
 import { startRollbackWorker } from './rollback-worker';
@@ -21,6 +21,7 @@ async function main(): Promise<void> {
   const shutdown = new ShutdownManager(rt.log, 60_000);
   shutdown.listen();
   const rollbacks = await startRollbackWorker(rt, store);
+  const pruner = store instanceof FileSnapshotStore ? startPruner(rt, store, env.AEGIS_SNAPSHOT_RETENTION) : null;
   const app = createSnapshotApp({
     store,
     metrics: rt.metrics,
@@ -40,6 +41,27 @@ async function main(): Promise<void> {
   shutdown.register('runtime', () => rt.close());
   shutdown.register('http', () => new Promise<void>((r) => server.close(() => r())));
   shutdown.register('rollbacks', () => rollbacks.close());
+  if (pruner) shutdown.register('pruner', async () => clearInterval(pruner));
+}
+
+const PRUNE_EVERY_MS = 3_600_000;
+
+/** Audit retention of a folder store: snapshots older than the retention go, hourly. */
+function startPruner(rt: Runtime, store: FileSnapshotStore, retentionMs: number): NodeJS.Timeout | null {
+  if (retentionMs === 0) return null;
+  const run = () =>
+    store
+      .prune(new Date(Date.now() - retentionMs))
+      .then((removed) => {
+        if (removed) rt.log.info({ action: 'prune', removed, retention_ms: retentionMs }, 'old snapshots removed');
+      })
+      .catch((err: unknown) =>
+        rt.log.warn({ action: 'prune', err: (err as Error).message }, 'snapshot pruning failed'),
+      );
+  void run();
+  const t = setInterval(run, PRUNE_EVERY_MS);
+  t.unref();
+  return t;
 }
 
 main().catch((err: unknown) => {

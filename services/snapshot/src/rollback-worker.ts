@@ -1,39 +1,75 @@
-import { Worker, type Job } from 'bullmq';
+import { Queue, Worker, type Job } from 'bullmq';
 import { QUEUE_NAMES } from '@aegis/core';
-import { executeRollback, type RollbackJob, type Runtime, type SnapshotDoc } from '@aegis/dispatch';
+import { executeRollback, failOpenRollback, type RollbackJob, type Runtime } from '@aegis/dispatch';
+import { parseStoredSnapshot } from './snapshot-doc';
 import type { SnapshotStore } from './snapshot-store';
 
 /**
- * Consumes the `rollbacks` queue. One job at a time, so a whole-batch rollback (enqueued newest
- * snapshot first) undoes the changes in reverse order of application.
+ * Consumes the `rollbacks` queue, one job at a time across every replica (global concurrency 1),
+ * so a whole-batch rollback (enqueued newest snapshot first) undoes the changes in reverse order
+ * of application. A job whose process dies is not lost: its lock expires and BullMQ's stalled-job
+ * check hands it to the next worker (at most `maxStalledCount` times), and executeRollback resumes
+ * a record it finds `running`. A job stalled more than `maxStalledCount` times is failed by BullMQ
+ * without an event here; 20 redeliveries make that a crash loop, which the operator sees anyway.
  */
-export async function startRollbackWorker(rt: Runtime, store: SnapshotStore): Promise<{ close(): Promise<void> }> {
+export async function startRollbackWorker(
+  rt: Runtime,
+  store: SnapshotStore,
+  opts: { lockDurationMs?: number; stalledIntervalMs?: number } = {},
+): Promise<{ close(): Promise<void> }> {
+  const deps = {
+    store: rt.store,
+    registry: rt.registry,
+    clients: rt.clients,
+    settings: rt.settings,
+    windowMs: rt.env.AEGIS_ROLLBACK_WINDOW,
+    metrics: rt.metrics,
+    log: rt.log,
+  };
   const processor = async (job: Job<RollbackJob>, _token?: string, signal?: AbortSignal): Promise<string> => {
-    const raw = await store.get(job.data.batch_id, job.data.snapshot_id);
-    if (!raw) throw new Error(`snapshot ${job.data.batch_id}/${job.data.snapshot_id} not in the store`);
-    const doc = JSON.parse(raw) as SnapshotDoc;
-    const rec = await executeRollback(
-      {
-        store: rt.store,
-        registry: rt.registry,
-        clients: rt.clients,
-        settings: rt.settings,
-        windowMs: rt.env.AEGIS_ROLLBACK_WINDOW,
-        metrics: rt.metrics,
-        log: rt.log,
-      },
-      doc,
-      { force: job.data.force, ...(signal ? { signal } : {}) },
-    );
+    const { batch_id, snapshot_id } = job.data;
+    const raw = await store.get(batch_id, snapshot_id);
+    if (raw === null) {
+      await failOpenRollback(
+        deps,
+        batch_id,
+        snapshot_id,
+        'snapshot_not_found',
+        `${snapshot_id} is not in ${store.description}`,
+      );
+      return 'failed';
+    }
+    const doc = parseStoredSnapshot(raw, `${batch_id}/${snapshot_id}`);
+    const rec = await executeRollback(deps, doc, {
+      force: job.data.force,
+      requestedBy: job.data.requested_by,
+      signal,
+    });
     return rec.state;
   };
+  const queue = new Queue<RollbackJob>(QUEUE_NAMES.rollbacks, {
+    connection: rt.bullConnection,
+    prefix: rt.env.AEGIS_QUEUE_PREFIX,
+  });
+  await queue.setGlobalConcurrency(1);
+  await queue.close();
   const worker = new Worker<RollbackJob>(QUEUE_NAMES.rollbacks, processor, {
     connection: rt.bullConnection,
     prefix: rt.env.AEGIS_QUEUE_PREFIX,
     concurrency: 1,
     maxStalledCount: 20,
+    ...(opts.lockDurationMs ? { lockDuration: opts.lockDurationMs } : {}),
+    ...(opts.stalledIntervalMs ? { stalledInterval: opts.stalledIntervalMs } : {}),
   });
   worker.on('error', (err) => rt.log.error({ err: err.message }, 'rollback worker error'));
+  // Attempts used up (the snapshot store kept failing): the record must not stay `queued` for ever.
+  worker.on('failed', (job, err) => {
+    if (!job || job.attemptsMade < (job.opts.attempts ?? 1)) return;
+    failOpenRollback(deps, job.data.batch_id, job.data.snapshot_id, 'rollback_job_failed', err.message).catch(
+      (e: unknown) =>
+        rt.log.error({ err: (e as Error).message, snapshot_id: job.data.snapshot_id }, 'rollback record not updated'),
+    );
+  });
   await worker.waitUntilReady();
   return { close: () => worker.close() };
 }

@@ -1,5 +1,6 @@
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { mkdir, open, readFile, readdir } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { link, mkdir, open, readFile, readdir, rmdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** Where snapshots live: `<store>/remediations/<batch_id>/<snapshot_id>.json`, each written once. */
@@ -7,14 +8,20 @@ export interface SnapshotStore {
   readonly description: string;
   /** Write the document unless one exists at that key; returns false (and writes nothing) if it does. */
   putIfAbsent(batchId: string, snapshotId: string, body: string): Promise<boolean>;
+  /** The document, or null when there is none. */
   get(batchId: string, snapshotId: string): Promise<string | null>;
+  /** The batch's snapshot ids in the order they were taken (snap-001, snap-002, …, snap-1000). */
   list(batchId: string): Promise<string[]>;
   /** Can the store be written now? (readiness) */
   check(): Promise<void>;
 }
 
+const SNAP_FILE = /^(snap-\d+)\.json$/;
 const rel = (batchId: string, snapshotId?: string) =>
   snapshotId ? `remediations/${batchId}/${snapshotId}.json` : `remediations/${batchId}/`;
+/** Numeric, so snap-1000 comes after snap-999. */
+const bySeq = (a: string, b: string) => Number(a.slice(5)) - Number(b.slice(5));
+const errno = (err: unknown) => (err as NodeJS.ErrnoException).code;
 
 export class FileSnapshotStore implements SnapshotStore {
   constructor(private readonly dir: string) {}
@@ -22,22 +29,35 @@ export class FileSnapshotStore implements SnapshotStore {
     return `file://${this.dir}`;
   }
 
+  /**
+   * Written in full to a temporary file first, then linked to its name: link(2) fails when the
+   * name exists, so a snapshot is never overwritten, and a crash half-way never leaves a partial
+   * snapshot under the real name (which would then block the real one forever).
+   */
   async putIfAbsent(batchId: string, snapshotId: string, body: string): Promise<boolean> {
-    const path = join(this.dir, rel(batchId, snapshotId));
-    await mkdir(join(this.dir, rel(batchId)), { recursive: true });
-    let fh;
-    try {
-      // `wx`: exclusive create, so an existing snapshot is never overwritten.
-      fh = await open(path, 'wx');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-      throw err;
-    }
+    const folder = join(this.dir, rel(batchId));
+    await mkdir(folder, { recursive: true });
+    const tmp = join(folder, `.${snapshotId}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    const fh = await open(tmp, 'wx');
     try {
       await fh.writeFile(body);
       await fh.sync();
     } finally {
       await fh.close();
+    }
+    try {
+      await link(tmp, join(this.dir, rel(batchId, snapshotId)));
+    } catch (err) {
+      if (errno(err) === 'EEXIST') return false;
+      throw err;
+    } finally {
+      await unlink(tmp).catch(() => undefined);
+    }
+    const d = await open(folder, 'r');
+    try {
+      await d.sync();
+    } finally {
+      await d.close();
     }
     return true;
   }
@@ -46,7 +66,7 @@ export class FileSnapshotStore implements SnapshotStore {
     try {
       return await readFile(join(this.dir, rel(batchId, snapshotId)), 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      if (errno(err) === 'ENOENT') return null;
       throw err;
     }
   }
@@ -56,13 +76,10 @@ export class FileSnapshotStore implements SnapshotStore {
     try {
       names = await readdir(join(this.dir, rel(batchId)));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      if (errno(err) === 'ENOENT') return [];
       throw err;
     }
-    return names
-      .filter((n) => /^snap-\d+\.json$/.test(n))
-      .map((n) => n.slice(0, -5))
-      .sort();
+    return names.flatMap((n) => SNAP_FILE.exec(n)?.[1] ?? []).sort(bySeq);
   }
 
   async check(): Promise<void> {
@@ -70,6 +87,44 @@ export class FileSnapshotStore implements SnapshotStore {
     const probe = join(this.dir, '.probe');
     const fh = await open(probe, 'w');
     await fh.close();
+  }
+
+  /**
+   * Audit retention of a folder store: removes snapshots written before `before` (and leftovers
+   * of interrupted writes), then empty batch folders. Returns how many snapshots went. An S3
+   * store is expired by the bucket's lifecycle rule instead (docs/rollback.md).
+   */
+  async prune(before: Date): Promise<number> {
+    const root = join(this.dir, 'remediations');
+    let batches: string[];
+    try {
+      batches = await readdir(root);
+    } catch (err) {
+      if (errno(err) === 'ENOENT') return 0;
+      throw err;
+    }
+    let removed = 0;
+    for (const b of batches) {
+      const folder = join(root, b);
+      let names: string[];
+      try {
+        names = await readdir(folder);
+      } catch (err) {
+        if (errno(err) === 'ENOTDIR' || errno(err) === 'ENOENT') continue;
+        throw err;
+      }
+      for (const n of names) {
+        const snap = SNAP_FILE.test(n);
+        if (!snap && !n.endsWith('.tmp')) continue;
+        const p = join(folder, n);
+        const st = await stat(p).catch(() => null);
+        if (!st || st.mtime >= before) continue;
+        await unlink(p).catch(() => undefined);
+        if (snap) removed++;
+      }
+      await rmdir(folder).catch(() => undefined);
+    }
+    return removed;
   }
 }
 
@@ -86,6 +141,7 @@ export class S3SnapshotStore implements SnapshotStore {
     return this.prefix ? `${this.prefix.replace(/\/$/, '')}/${r}` : r;
   }
 
+  /** Needs an S3 with conditional writes (AWS since 2024-08): an endpoint that ignores If-None-Match would overwrite. */
   async putIfAbsent(batchId: string, snapshotId: string, body: string): Promise<boolean> {
     try {
       // Conditional create: S3 answers 412 when the key exists, so nothing is overwritten.
@@ -120,19 +176,20 @@ export class S3SnapshotStore implements SnapshotStore {
   }
 
   async list(batchId: string): Promise<string[]> {
+    const base = this.key(rel(batchId));
     const ids: string[] = [];
     let token: string | undefined;
     do {
       const out = await this.s3.send(
-        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.key(rel(batchId)), ContinuationToken: token }),
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: base, Delimiter: '/', ContinuationToken: token }),
       );
       for (const o of out.Contents ?? []) {
-        const m = /\/(snap-\d+)\.json$/.exec(o.Key ?? '');
-        if (m?.[1]) ids.push(m[1]);
+        const id = SNAP_FILE.exec((o.Key ?? '').slice(base.length))?.[1];
+        if (id) ids.push(id);
       }
       token = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (token);
-    return ids.sort();
+    return ids.sort(bySeq);
   }
 
   async check(): Promise<void> {
