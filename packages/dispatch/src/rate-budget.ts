@@ -25,6 +25,13 @@ export const DEFAULT_RATES = {
 export type RateCategory = keyof typeof DEFAULT_RATES;
 export type RateTable = Record<RateCategory, BucketRate>;
 
+/**
+ * The share of each bucket we plan to use. The rest is room for the account's other callers (the
+ * console, IaC) and for the time between taking our token and AWS taking its own: with the same
+ * bucket on both sides, any call that travels faster than the one before it would be throttled.
+ */
+export const HEADROOM = 0.9;
+
 const isCategory = (c: string): c is RateCategory => Object.hasOwn(DEFAULT_RATES, c);
 
 /** The bucket a call draws from; null for a service we keep no budget for. */
@@ -36,7 +43,10 @@ export function rateCategory(service: string, operation: string): RateCategory |
   return isCategory(service) ? service : null;
 }
 
-/** The defaults with `overrides` (`ec2:mutate=100/10,s3=500/100`) applied, then every bucket times `scale`. */
+/**
+ * The buckets to use: the defaults with `overrides` (`ec2:mutate=100/10,s3=500/100`, the account's
+ * real figures) applied, then every bucket times `scale` and the headroom.
+ */
 export function resolveRates(scale: number, overrides?: string): RateTable {
   const table: RateTable = { ...DEFAULT_RATES };
   const problems: string[] = [];
@@ -54,7 +64,10 @@ export function resolveRates(scale: number, overrides?: string): RateTable {
   }
   if (problems.length) throw new ConfigError(problems);
   for (const c of Object.keys(table) as RateCategory[])
-    table[c] = { burst: Math.max(1, table[c].burst * scale), perSecond: table[c].perSecond * scale };
+    table[c] = {
+      burst: Math.max(1, Math.floor(table[c].burst * scale * HEADROOM)),
+      perSecond: table[c].perSecond * scale * HEADROOM,
+    };
   return table;
 }
 

@@ -4,6 +4,7 @@ import { getTestRedis, type TestRedis } from '@aegis/testkit';
 // The sandbox runs in this process so the test can count what reached it (a test-only import).
 import { startSandbox, type SandboxHandle } from '../../../services/aws-sandbox/src';
 import {
+  DEFAULT_RATES,
   RateBudget,
   RateBudgetExhausted,
   accountOfCredentials,
@@ -147,15 +148,15 @@ describe('rate categories and configuration', () => {
     expect(rateCategory('lambda', 'Invoke')).toBeNull();
   });
 
-  it('has the EC2 figures by default, takes overrides and scales every bucket', () => {
-    const d = resolveRates(1);
-    expect(d['ec2:describe']).toEqual({ burst: 100, perSecond: 20 });
-    expect(d['ec2:mutate']).toEqual({ burst: 50, perSecond: 5 });
-    expect(d['ec2:modify-metadata']).toEqual({ burst: 100, perSecond: 5 });
+  it("has AWS's EC2 figures, plans 90% of each bucket, takes overrides and scales every bucket", () => {
+    expect(DEFAULT_RATES['ec2:describe']).toEqual({ burst: 100, perSecond: 20 });
+    expect(DEFAULT_RATES['ec2:mutate']).toEqual({ burst: 50, perSecond: 5 });
+    expect(DEFAULT_RATES['ec2:modify-metadata']).toEqual({ burst: 100, perSecond: 5 });
+    expect(resolveRates(1)['ec2:mutate']).toEqual({ burst: 45, perSecond: 4.5 });
     const r = resolveRates(2, 'ec2:mutate=100/10, s3=10/1');
-    expect(r['ec2:mutate']).toEqual({ burst: 200, perSecond: 20 });
-    expect(r.s3).toEqual({ burst: 20, perSecond: 2 });
-    expect(r['ec2:describe']).toEqual({ burst: 200, perSecond: 40 });
+    expect(r['ec2:mutate']).toEqual({ burst: 180, perSecond: 18 });
+    expect(r.s3).toEqual({ burst: 18, perSecond: 1.8 });
+    expect(r['ec2:describe']).toEqual({ burst: 180, perSecond: 36 });
     expect(() => resolveRates(1, 'ec2:everything=1/1')).toThrow(ConfigError);
     expect(() => resolveRates(1, 'ec2:mutate=0/1')).toThrow(/burst of at least 1/);
   });
