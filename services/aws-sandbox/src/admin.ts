@@ -25,6 +25,7 @@ const KeyBody = z
     message: 'give create_date or age_days',
   });
 const SsmOutcomeBody = z.object({ status: Outcome });
+const DenyAssumeBody = z.object({ accounts: z.array(z.string().regex(/^\d{12}$/, 'a 12-digit account id')) });
 
 export interface AdminResult {
   status: number;
@@ -82,6 +83,15 @@ function route(sb: Sandbox, method: string, path: string, body: Buffer): AdminRe
         faults: sb.faults.all(),
         seeded: sb.seeded ?? null,
       });
+    case 'GET /_sandbox/accounts':
+      return ok(sb.accounts.describe());
+    case 'GET /_sandbox/sts/deny-assume':
+      return ok({ accounts: [...sb.accounts.denied].sort() });
+    case 'POST /_sandbox/sts/deny-assume': {
+      sb.accounts.denied.clear();
+      for (const a of parse(DenyAssumeBody, body).accounts) sb.accounts.denied.add(a);
+      return ok({ accounts: [...sb.accounts.denied].sort() });
+    }
     case 'GET /_sandbox/stats':
       return ok(sb.statsJson());
     case 'DELETE /_sandbox/stats':
@@ -123,10 +133,16 @@ function route(sb: Sandbox, method: string, path: string, body: Buffer): AdminRe
   }
   let m = /^POST \/_sandbox\/ec2\/instances\/([^/]+)\/state$/.exec(at);
   if (m) {
-    const found = sb.state.findInstance(decodeURIComponent(m[1] ?? ''));
+    const found = sb.findInstance(decodeURIComponent(m[1] ?? ''));
     if (!found) throw new AdminError(404, `no instance ${m[1]}`);
     found.instance.state = parse(InstanceStateBody, body).state;
     return ok({ instance_id: found.instance.instanceId, region: found.region, state: found.instance.state });
+  }
+  m = /^GET \/_sandbox\/accounts\/(\d{12})\/state$/.exec(at);
+  if (m) {
+    const state = sb.accounts.get(m[1] ?? '');
+    for (const r of state.regions.values()) settleCommands(r, Date.now());
+    return ok(state.snapshot(Date.now()));
   }
   m = /^POST \/_sandbox\/iam\/access-keys\/([^/]+)$/.exec(at);
   if (m) {

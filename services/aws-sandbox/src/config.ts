@@ -52,6 +52,12 @@ export const SandboxEnv = z.object({
   AEGIS_SANDBOX_IMDS_APPLY_MS: z.coerce.number().int().min(0).default(0),
   AEGIS_SANDBOX_SSM_COMMAND_MS: z.coerce.number().int().min(0).default(1500),
   AEGIS_SANDBOX_SSM_OUTCOME: z.enum(['Success', ...TERMINAL_FAILURES]).default('Success'),
+  /** Accounts whose roles refuse AssumeRole, comma separated. */
+  AEGIS_SANDBOX_DENY_ASSUME: z
+    .string()
+    .regex(/^\s*\d{12}\s*(,\s*\d{12}\s*)*$/, '12-digit account ids, comma separated')
+    .optional()
+    .transform((v) => (v ? v.split(',').map((s) => s.trim()) : [])),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
 });
 export type SandboxEnv = z.infer<typeof SandboxEnv>;

@@ -1,3 +1,4 @@
+import type { Accounts } from './accounts';
 import type { FailureStatus, SandboxState } from './state';
 import type { AwsError, SandboxRequest, SandboxResponse, ServiceName } from './wire';
 
@@ -13,7 +14,9 @@ export interface Behaviour {
 }
 
 export interface SandboxContext {
+  /** The state of the account the request's credentials belong to. */
   state: SandboxState;
+  accounts: Accounts;
   behaviour: Behaviour;
   now(): number;
 }

@@ -1,7 +1,7 @@
 import type { Ec2Action, Ec2Call } from './ec2';
 import { dryRun, filters, matchesFilters, tagSet, tagsFrom } from './ec2';
 import type { RegionState, SecurityGroup, SgRule } from './state';
-import { ACCOUNT_ID, AwsError, type ParamTree, type XmlObject, hex, int, list, str, strList } from './wire';
+import { AwsError, type ParamTree, type XmlObject, hex, int, list, str, strList } from './wire';
 
 const GROUP_ID = /^sg-([0-9a-f]{8}|[0-9a-f]{17})$/;
 
@@ -150,11 +150,11 @@ export function permissionsXml(rules: RuleSpec[]): XmlObject {
   };
 }
 
-function ruleXml(g: SecurityGroup, r: SgRule): XmlObject {
+function ruleXml(g: SecurityGroup, r: SgRule, account: string): XmlObject {
   return {
     securityGroupRuleId: r.ruleId,
     groupId: g.groupId,
-    groupOwnerId: ACCOUNT_ID,
+    groupOwnerId: account,
     isEgress: false,
     ipProtocol: r.protocol,
     fromPort: r.fromPort ?? -1,
@@ -165,28 +165,28 @@ function ruleXml(g: SecurityGroup, r: SgRule): XmlObject {
   };
 }
 
-function groupXml(g: SecurityGroup, region: string): XmlObject {
+function groupXml(g: SecurityGroup, region: string, account: string): XmlObject {
   return {
-    ownerId: ACCOUNT_ID,
+    ownerId: account,
     groupId: g.groupId,
     groupName: g.groupName,
     groupDescription: g.description,
     vpcId: g.vpcId,
-    securityGroupArn: `arn:aws:ec2:${region}:${ACCOUNT_ID}:security-group/${g.groupId}`,
+    securityGroupArn: `arn:aws:ec2:${region}:${account}:security-group/${g.groupId}`,
     ipPermissions: permissionsXml(g.ingress),
     ipPermissionsEgress: permissionsXml(g.egress),
     tagSet: tagSet(g.tags),
   };
 }
 
-function groupFields(g: SecurityGroup, name: string): string[] | undefined {
+function groupFields(g: SecurityGroup, name: string, account: string): string[] | undefined {
   const rules = g.ingress;
   const fields: Record<string, string[]> = {
     'group-id': [g.groupId],
     'group-name': [g.groupName],
     description: [g.description],
     'vpc-id': [g.vpcId],
-    'owner-id': [ACCOUNT_ID],
+    'owner-id': [account],
     'ip-permission.protocol': rules.map((r) => r.protocol),
     'ip-permission.from-port': rules.map((r) => String(r.fromPort ?? -1)),
     'ip-permission.to-port': rules.map((r) => String(r.toPort ?? -1)),
@@ -220,7 +220,11 @@ export const ec2GroupActions: Record<string, Ec2Action> = {
       tags: tagsFrom(c.params, 'security-group'),
     };
     r.securityGroups.set(g.groupId, g);
-    return { return: true, groupId: g.groupId, securityGroupArn: groupXml(g, c.region).securityGroupArn };
+    return {
+      return: true,
+      groupId: g.groupId,
+      securityGroupArn: groupXml(g, c.region, c.ctx.state.accountId).securityGroupArn,
+    };
   },
 
   DeleteSecurityGroup(c) {
@@ -243,8 +247,8 @@ export const ec2GroupActions: Record<string, Ec2Action> = {
     // GroupName.N names groups of the default VPC only, as in EC2 (other VPCs: the group-name filter).
     if (names.length) groups = names.map((n) => findGroup(r, undefined, n)).filter((g) => groups.includes(g));
     const fs = filters(c.params);
-    groups = groups.filter((g) => matchesFilters(fs, (n) => groupFields(g, n), g.tags));
-    return { securityGroupInfo: { item: groups.map((g) => groupXml(g, c.region)) } };
+    groups = groups.filter((g) => matchesFilters(fs, (n) => groupFields(g, n, c.ctx.state.accountId), g.tags));
+    return { securityGroupInfo: { item: groups.map((g) => groupXml(g, c.region, c.ctx.state.accountId)) } };
   },
 
   AuthorizeSecurityGroupIngress(c) {
@@ -260,7 +264,7 @@ export const ec2GroupActions: Record<string, Ec2Action> = {
     dryRun(c.params);
     const added = wanted.map((w) => ({ ruleId: `sgr-${hex(17)}`, ...w }));
     g.ingress.push(...added);
-    return { return: true, securityGroupRuleSet: { item: added.map((a) => ruleXml(g, a)) } };
+    return { return: true, securityGroupRuleSet: { item: added.map((a) => ruleXml(g, a, c.ctx.state.accountId)) } };
   },
 
   RevokeSecurityGroupIngress(c) {
@@ -292,7 +296,7 @@ export const ec2GroupActions: Record<string, Ec2Action> = {
     return {
       return: true,
       unknownIpPermissionSet: unknown.length ? permissionsXml(unknown) : undefined,
-      revokedSecurityGroupRuleSet: { item: found.map((x) => ruleXml(g, x)) },
+      revokedSecurityGroupRuleSet: { item: found.map((x) => ruleXml(g, x, c.ctx.state.accountId)) },
     };
   },
 };

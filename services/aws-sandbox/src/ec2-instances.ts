@@ -2,7 +2,7 @@ import type { Ec2Action, Ec2Call } from './ec2';
 import { dryRun, filters, matchesFilters, tagSet, tagsFrom } from './ec2';
 import { findGroup } from './ec2-groups';
 import { INSTANCE_STATE_CODES, type Instance, type MetadataOptions, type RegionState, metadataState } from './state';
-import { ACCOUNT_ID, AwsError, type XmlObject, bool, hex, int, isoNow, str, strList } from './wire';
+import { AwsError, type XmlObject, bool, hex, int, isoNow, str, strList } from './wire';
 
 const INSTANCE_ID = /^i-([0-9a-f]{8}|[0-9a-f]{17})$/;
 
@@ -185,7 +185,7 @@ export const ec2InstanceActions: Record<string, Ec2Action> = {
     );
     return {
       reservationId,
-      ownerId: ACCOUNT_ID,
+      ownerId: c.ctx.state.accountId,
       groupSet: { item: [] },
       instancesSet: { item: created.map((i) => instanceXml(i, r, now)) },
     };
@@ -205,7 +205,7 @@ export const ec2InstanceActions: Record<string, Ec2Action> = {
       reservationSet: {
         item: [...reservations].map(([id, is]) => ({
           reservationId: id,
-          ownerId: ACCOUNT_ID,
+          ownerId: c.ctx.state.accountId,
           groupSet: { item: [] },
           instancesSet: { item: is.map((i) => instanceXml(i, r, now)) },
         })),

@@ -1,6 +1,6 @@
 import type { SandboxContext, ServiceHandler } from './context';
 import type { Detector } from './state';
-import { ACCOUNT_ID, AwsError, type SandboxRequest, hex, jsonResponse } from './wire';
+import { AwsError, type SandboxRequest, hex, jsonResponse } from './wire';
 
 const FREQUENCIES = ['FIFTEEN_MINUTES', 'ONE_HOUR', 'SIX_HOURS'];
 
@@ -89,7 +89,7 @@ export const guardduty: ServiceHandler = {
           createdAt: new Date(d.createdAt).toISOString(),
           updatedAt: new Date(d.updatedAt).toISOString(),
           findingPublishingFrequency: d.findingPublishingFrequency,
-          serviceRole: `arn:aws:iam::${ACCOUNT_ID}:role/aws-service-role/guardduty.amazonaws.com/AWSServiceRoleForAmazonGuardDuty`,
+          serviceRole: `arn:aws:iam::${ctx.state.accountId}:role/aws-service-role/guardduty.amazonaws.com/AWSServiceRoleForAmazonGuardDuty`,
           status: d.enabled ? 'ENABLED' : 'DISABLED',
           tags: d.tags,
         });

@@ -1,7 +1,6 @@
 import type { SandboxContext, ServiceHandler } from './context';
 import type { AccessKey, IamUser } from './state';
 import {
-  ACCOUNT_ID,
   AwsError,
   type ParamTree,
   type SandboxRequest,
@@ -80,7 +79,7 @@ const ACTIONS: Record<string, Action> = {
     const u: IamUser = {
       userName: name,
       userId: `AIDA${upperAlnum(17)}`,
-      arn: `arn:aws:iam::${ACCOUNT_ID}:user${path}${name}`,
+      arn: `arn:aws:iam::${c.ctx.state.accountId}:user${path}${name}`,
       path,
       createDate: c.ctx.now(),
       tags,
@@ -92,7 +91,14 @@ const ACTIONS: Record<string, Action> = {
   GetUser(c) {
     const u = targetUser(c);
     if (u) return { User: userXml(u) };
-    return { User: { Path: '/', UserId: ACCOUNT_ID, Arn: `arn:aws:iam::${ACCOUNT_ID}:root`, CreateDate: iso(0) } };
+    return {
+      User: {
+        Path: '/',
+        UserId: c.ctx.state.accountId,
+        Arn: `arn:aws:iam::${c.ctx.state.accountId}:root`,
+        CreateDate: iso(0),
+      },
+    };
   },
   ListUsers(c) {
     return { Users: { member: [...c.ctx.state.users.values()].map(userXml) }, IsTruncated: false };

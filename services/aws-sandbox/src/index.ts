@@ -22,6 +22,10 @@ export interface SandboxHandle {
   /** JSON view, as `GET /_sandbox/state`. */
   snapshot(): unknown;
   reset(opts?: { seed?: boolean }): void;
+  /** The state of one account (created empty on first use). */
+  account(accountId: string): SandboxState;
+  /** Replaces the accounts whose roles refuse AssumeRole. */
+  denyAssume(accountIds: string[]): void;
   seeded(): SeededIds | undefined;
   stats(): Record<string, CallStats>;
   addFault(f: FaultInput): Fault;
@@ -50,6 +54,11 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<SandboxHa
     state: sb.state,
     snapshot: () => sb.state.snapshot(Date.now()),
     reset: (o) => sb.reset(o?.seed),
+    account: (id) => sb.accounts.get(id),
+    denyAssume(ids) {
+      sb.accounts.denied.clear();
+      for (const a of ids) sb.accounts.denied.add(a);
+    },
     seeded: () => sb.seeded,
     stats: () => sb.statsJson(),
     addFault: (f) => sb.faults.add(f),
@@ -57,7 +66,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<SandboxHa
     setLatency: (l) => sb.setLatency(l),
     setThrottling: (t) => sb.throttler.configure(t),
     setInstanceState(id, state) {
-      const found = sb.state.findInstance(id);
+      const found = sb.findInstance(id);
       if (!found) throw new Error(`no instance ${id}`);
       found.instance.state = state;
     },

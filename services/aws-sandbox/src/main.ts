@@ -23,6 +23,7 @@ async function main(): Promise<void> {
       ssmOutcome: env.AEGIS_SANDBOX_SSM_OUTCOME,
     },
     logLevel: env.LOG_LEVEL,
+    denyAssume: env.AEGIS_SANDBOX_DENY_ASSUME,
   });
   log.info('aws-sandbox listening', { url: sb.url, seeded: sb.seeded() ?? null });
   let stopping = false;

@@ -5,7 +5,6 @@ import { objectBytes } from './s3-body';
 import { S3_NS, listObjects } from './s3-list';
 import type { Bucket, PublicAccessBlock, S3Object } from './state';
 import {
-  ACCOUNT_ID,
   AwsError,
   type SandboxRequest,
   type SandboxResponse,
@@ -223,7 +222,7 @@ export const s3: ServiceHandler = {
     switch (op) {
       case 'ListBuckets':
         return xml('ListAllMyBucketsResult', {
-          Owner: { ID: createHash('sha256').update(ACCOUNT_ID).digest('hex'), DisplayName: 'sandbox' },
+          Owner: { ID: createHash('sha256').update(ctx.state.accountId).digest('hex'), DisplayName: 'sandbox' },
           Buckets: {
             Bucket: [...ctx.state.buckets.values()].map((b) => ({
               Name: b.name,

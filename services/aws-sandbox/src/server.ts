@@ -1,5 +1,6 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Accounts } from './accounts';
 import { handleAdmin } from './admin';
 import type { Behaviour, SandboxContext, ServiceHandler } from './context';
 import { ec2 } from './ec2';
@@ -11,7 +12,7 @@ import { type Log, type LogLevel, createLog } from './logger';
 import { s3 } from './s3';
 import { type SeededIds, seedDemo } from './seed';
 import { ssm } from './ssm';
-import { SandboxState } from './state';
+import { type Instance, SandboxState } from './state';
 import { sts } from './sts';
 import { type ThrottleOptions, Throttler } from './throttle';
 import {
@@ -41,6 +42,8 @@ export interface SandboxOptions {
   latency?: number | [number, number] | LatencyRule[];
   behaviour?: Partial<Omit<Behaviour, 'ssmInstanceOutcomes'>>;
   logLevel?: LogLevel;
+  /** Accounts whose roles refuse AssumeRole (AccessDenied). */
+  denyAssume?: string[];
 }
 
 export interface CallStats {
@@ -52,7 +55,9 @@ export interface CallStats {
 
 /** The emulator: state, behaviour knobs and the HTTP front door on one port. */
 export class Sandbox {
+  /** The default account's state (123456789012). */
   readonly state = new SandboxState();
+  readonly accounts = new Accounts(this.state);
   readonly faults = new Faults();
   readonly latency = new Latency();
   readonly throttler: Throttler;
@@ -75,12 +80,26 @@ export class Sandbox {
       ssmInstanceOutcomes: new Map(),
     };
     this.setLatency(opts.latency);
+    for (const a of opts.denyAssume ?? []) this.accounts.denied.add(a);
     this.seedOnReset = opts.seed ?? true;
     this.reset(this.seedOnReset);
   }
 
   get ctx(): SandboxContext {
-    return { state: this.state, behaviour: this.behaviour, now: () => Date.now() };
+    return this.ctxFor(this.state);
+  }
+
+  ctxFor(state: SandboxState): SandboxContext {
+    return { state, accounts: this.accounts, behaviour: this.behaviour, now: () => Date.now() };
+  }
+
+  /** An instance in any account and region (admin API). */
+  findInstance(id: string): { region: string; instance: Instance } | undefined {
+    for (const s of this.accounts.all()) {
+      const found = s.findInstance(id);
+      if (found) return found;
+    }
+    return undefined;
   }
 
   setLatency(l: SandboxOptions['latency']): void {
@@ -93,6 +112,7 @@ export class Sandbox {
   /** Empties all state, faults, stats and throttle buckets; seeds again when asked. */
   reset(seed = this.seedOnReset): void {
     this.state.clear();
+    this.accounts.reset();
     this.faults.clear();
     this.stats.clear();
     this.throttler.reset();
@@ -200,8 +220,9 @@ export class Sandbox {
           fault.status ?? faultStatus(fault.code),
         );
       }
-      const out = h.handle(req, this.ctx);
-      this.noteKeyUse(req);
+      const state = this.accounts.forKey(req.accessKeyId, Date.now());
+      const out = h.handle(req, this.ctxFor(state));
+      this.noteKeyUse(req, state);
       this.log.debug('call', {
         aws_service: req.service,
         operation: op,
@@ -228,9 +249,9 @@ export class Sandbox {
   }
 
   /** Records IAM "last used" when a request is signed with a key the sandbox issued. */
-  private noteKeyUse(req: SandboxRequest): void {
+  private noteKeyUse(req: SandboxRequest, state: SandboxState): void {
     if (!req.accessKeyId) return;
-    const found = this.state.findAccessKey(req.accessKeyId);
+    const found = state.findAccessKey(req.accessKeyId);
     if (found) found.key.lastUsed = { date: Date.now(), service: req.service, region: req.region };
   }
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { SandboxContext, ServiceHandler } from './context';
 import type { CommandInvocation, CommandStatus, RegionState, SsmCommand } from './state';
-import { ACCOUNT_ID, AwsError, type SandboxRequest, header, jsonResponse } from './wire';
+import { AwsError, type SandboxRequest, header, jsonResponse } from './wire';
 
 const DOCUMENTS = ['AWS-RunPatchBaseline', 'AWS-RunShellScript', 'AWS-RunPowerShellScript'];
 const JSON_11 = { 'content-type': 'application/x-amz-json-1.1' };
@@ -90,7 +90,7 @@ function sendCommand(b: Body, r: RegionState, ctx: SandboxContext) {
   if (bad.length) {
     throw new AwsError(
       'InvalidInstanceId',
-      `Instances [[${bad.join(', ')}]] not in a valid state for account ${ACCOUNT_ID}`,
+      `Instances [[${bad.join(', ')}]] not in a valid state for account ${ctx.state.accountId}`,
     );
   }
   const params: Record<string, string[]> = {};

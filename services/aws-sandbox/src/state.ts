@@ -152,8 +152,10 @@ export interface RegionState {
   commands: SsmCommand[];
 }
 
-/** Everything the sandbox holds: per-region EC2/GuardDuty/SSM, global S3 names and IAM. */
+/** Everything one account holds: per-region EC2/GuardDuty/SSM, its S3 buckets and IAM. */
 export class SandboxState {
+  constructor(readonly accountId: string = ACCOUNT_ID) {}
+
   regions = new Map<string, RegionState>();
   buckets = new Map<string, Bucket>();
   users = new Map<string, IamUser>();
@@ -204,7 +206,7 @@ export class SandboxState {
   snapshot(now: number): unknown {
     const iso = (t: number) => new Date(t).toISOString();
     return {
-      account_id: ACCOUNT_ID,
+      account_id: this.accountId,
       regions: Object.fromEntries(
         [...this.regions].map(([name, r]) => [
           name,
