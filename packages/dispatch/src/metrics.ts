@@ -13,9 +13,9 @@ export class DispatchMetrics {
   readonly queueJobs: Gauge<'queue' | 'state'>;
   readonly snapshots: Counter<'handler' | 'status'>;
   readonly rollbacks: Counter<'handler' | 'status'>;
-  readonly cloudCalls: Counter<'service' | 'operation' | 'outcome'>;
-  readonly cloudErrors: Counter<'service' | 'operation' | 'code'>;
-  readonly cloudThrottles: Counter<'service' | 'operation'>;
+  readonly cloudCalls: Counter<'aws_service' | 'operation' | 'outcome'>;
+  readonly cloudErrors: Counter<'aws_service' | 'operation' | 'code'>;
+  readonly cloudThrottles: Counter<'aws_service' | 'operation'>;
   readonly batchesStopped: Counter<'reason'>;
   readonly retries: Counter<'tier' | 'handler' | 'class'>;
   readonly budgetWait: Histogram<'category'>;
@@ -61,7 +61,7 @@ export class DispatchMetrics {
     });
     this.queueJobs = new Gauge({
       name: 'aegis_queue_jobs',
-      help: 'Jobs per queue and state (waiting, active, delayed, failed, paused, prioritized).',
+      help: 'Jobs per queue and state (waiting, active, delayed, failed, prioritized, completed).',
       labelNames: ['queue', 'state'],
       registers: r,
       collect: async () => {
@@ -86,19 +86,19 @@ export class DispatchMetrics {
     this.cloudCalls = new Counter({
       name: 'aegis_cloud_api_calls_total',
       help: 'Cloud API call attempts.',
-      labelNames: ['service', 'operation', 'outcome'],
+      labelNames: ['aws_service', 'operation', 'outcome'],
       registers: r,
     });
     this.cloudErrors = new Counter({
       name: 'aegis_cloud_api_errors_total',
       help: 'Cloud API errors by code.',
-      labelNames: ['service', 'operation', 'code'],
+      labelNames: ['aws_service', 'operation', 'code'],
       registers: r,
     });
     this.cloudThrottles = new Counter({
       name: 'aegis_cloud_api_throttles_total',
       help: 'Throttled cloud API call attempts.',
-      labelNames: ['service', 'operation'],
+      labelNames: ['aws_service', 'operation'],
       registers: r,
     });
     this.batchesStopped = new Counter({
@@ -151,8 +151,8 @@ export class DispatchMetrics {
 
   /** The CloudClients observer: every attempt of every cloud call. */
   observeCall = (service: string, operation: string, outcome: 'ok' | 'error' | 'throttled', code?: string): void => {
-    this.cloudCalls.inc({ service, operation, outcome });
-    if (outcome === 'throttled') this.cloudThrottles.inc({ service, operation });
-    if (outcome !== 'ok') this.cloudErrors.inc({ service, operation, code: code ?? 'unknown' });
+    this.cloudCalls.inc({ aws_service: service, operation, outcome });
+    if (outcome === 'throttled') this.cloudThrottles.inc({ aws_service: service, operation });
+    if (outcome !== 'ok') this.cloudErrors.inc({ aws_service: service, operation, code: code ?? 'unknown' });
   };
 }

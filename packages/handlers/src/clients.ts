@@ -139,7 +139,7 @@ export class CloudClients {
           throw err;
         }
       },
-      { step: 'deserialize', name: 'aegisCallObserver', priority: 'low' },
+      { step: 'deserialize', name: 'aegisCallObserver', priority: 'high' },
     );
   }
 

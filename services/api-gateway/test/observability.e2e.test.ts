@@ -249,19 +249,25 @@ describe('observability on the real stack', () => {
 
     // Cloud calls per service and operation: the dry run's reads in the gateway, the changes in the worker.
     expect(
-      find(gw, 'aegis_cloud_api_calls_total', { service: 'ec2', operation: 'DescribeSecurityGroups', outcome: 'ok' })[0]
-        ?.value,
+      find(gw, 'aegis_cloud_api_calls_total', {
+        aws_service: 'ec2',
+        operation: 'DescribeSecurityGroups',
+        outcome: 'ok',
+      })[0]?.value,
     ).toBeGreaterThanOrEqual(2);
     expect(
       find(t1, 'aegis_cloud_api_calls_total', {
-        service: 'ec2',
+        aws_service: 'ec2',
         operation: 'RevokeSecurityGroupIngress',
         outcome: 'ok',
       })[0]?.value,
     ).toBeGreaterThanOrEqual(1);
     expect(
-      find(t1, 'aegis_cloud_api_calls_total', { service: 's3', operation: 'PutPublicAccessBlock', outcome: 'ok' })[0]
-        ?.value,
+      find(t1, 'aegis_cloud_api_calls_total', {
+        aws_service: 's3',
+        operation: 'PutPublicAccessBlock',
+        outcome: 'ok',
+      })[0]?.value,
     ).toBeGreaterThanOrEqual(1);
 
     // Every metric family of DESIGN.md, and every one the dashboard and the rules query, exists.
@@ -397,22 +403,17 @@ describe('observability on the real stack', () => {
     expect(out).not.toMatch(/Bearer (?!\$API_TOKEN)\S{8,}|Basic [A-Za-z0-9+/=]{8,}/);
   });
 
-  // Known bug (reported, not ours to fix): the call observer of packages/handlers/src/clients.ts sits
-  // inside the SDK's deserializer (deserialize step, priority low), so it sees the raw HTTP answer
-  // and counts a refused call as `ok`: errors and throttles are never counted. Passes once fixed.
-  it.failing('counts a refused cloud call as an error with its AWS code', async () => {
+  // The call observer must wrap the SDK's deserializer, or a refused call would count as `ok`.
+  it('counts a refused cloud call as an error with its AWS code', async () => {
     const t1 = parseMetrics((await scrape())['worker-t1'] ?? '');
-    const revoke = { service: 'ec2', operation: 'RevokeSecurityGroupIngress' };
+    const revoke = { aws_service: 'ec2', operation: 'RevokeSecurityGroupIngress' };
     expect(find(t1, 'aegis_cloud_api_calls_total', { ...revoke, outcome: 'ok' })[0]?.value).toBe(1);
     expect(find(t1, 'aegis_cloud_api_calls_total', { ...revoke, outcome: 'error' })[0]?.value).toBe(1);
     expect(find(t1, 'aegis_cloud_api_errors_total', { ...revoke, code: 'AccessDenied' })[0]?.value).toBe(1);
   });
 
-  // Known bug (reported, not ours to fix): remediate-item.ts finish() computes the duration from the
-  // item record read before the transition to `running`, so a first attempt has no started_at and
-  // measures 0 s: duration_ms, the histogram and the report's avg_duration_s all read 0. This test
-  // passes once that is fixed; then drop `.failing`.
-  it.failing("measures an item's real run time in the histogram, the log line and the report", async () => {
+  // The duration counts from the item's first start, not from a record read before it started.
+  it("measures an item's real run time in the histogram, the log line and the report", async () => {
     const t1 = parseMetrics((await scrape())['worker-t1'] ?? '');
     expect(
       find(t1, 'aegis_remediation_duration_seconds_sum', { tier: 'T1', handler: 'block-public-ssh' })[0]?.value,
