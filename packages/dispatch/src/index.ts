@@ -11,3 +11,4 @@ export * from './shutdown';
 export * from './http-probe';
 export * from './rollback';
 export * from './rate-budget';
+export * from './recheck';

@@ -27,6 +27,8 @@ export interface RemediateDeps {
   breaker: { maxFailurePct: number; minFinished: number };
   /** Called when the breaker stops a batch, with the cancelled finding ids (their jobs can go). */
   onBatchStopped?: (batchId: string, cancelled: string[]) => Promise<void>;
+  /** Called once an item succeeded: schedules its regression re-check (absent: none). */
+  scheduleRecheck?: (item: ItemRecord) => Promise<void>;
   retry?: Partial<RetryPolicy>;
 }
 
@@ -94,6 +96,8 @@ export async function remediateItem(
     started_at: item.started_at ?? started.toISOString(),
   });
   if (!run.applied) return { kind: 'done', state: run.previous as ItemState };
+  // The outcome's duration counts from the first start (kept across retries); attempts stay as read.
+  item.started_at ??= started.toISOString();
   deps.metrics.active.inc({ tier });
   log.info({ ...fields, action: 'start', status: 'running', attempt: item.attempts + 1 }, 'remediation started');
 
@@ -279,6 +283,17 @@ async function finish(
   const findingStatus =
     state === 'succeeded' || state === 'noop' ? 'remediated' : state === 'cancelled' ? 'open' : 'failed';
   await deps.store.setFindingStatus(item.finding_id, findingStatus, batchId);
+  if (state === 'succeeded' && deps.scheduleRecheck) {
+    // The outcome stands whatever happens here: a lost re-check only loses the later warning.
+    await deps
+      .scheduleRecheck(item)
+      .catch((err: unknown) =>
+        deps.log.warn(
+          { batch_id: batchId, finding_id: item.finding_id, action: 'recheck', err: (err as Error).message },
+          're-check not scheduled',
+        ),
+      );
+  }
   const fields = {
     batch_id: batchId,
     finding_id: item.finding_id,

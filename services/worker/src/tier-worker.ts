@@ -1,6 +1,14 @@
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
-import { TIER_QUEUES, itemJobId, type Tier } from '@aegis/core';
-import { SnapshotClient, remediateItem, type RemediateDeps, type RemediateJob, type Runtime } from '@aegis/dispatch';
+import { JOB_NAMES, TIER_QUEUES, itemJobId, type Tier } from '@aegis/core';
+import {
+  SnapshotClient,
+  recheckItem,
+  remediateItem,
+  scheduleRecheck,
+  type RemediateDeps,
+  type RemediateJob,
+  type Runtime,
+} from '@aegis/dispatch';
 
 export interface TierWorker {
   worker: Worker<RemediateJob>;
@@ -10,7 +18,10 @@ export interface TierWorker {
   close(): Promise<void>;
 }
 
-/** The BullMQ side of a worker: a thin processor that hands each job to the remediateItem use case. */
+/**
+ * The BullMQ side of a worker: a thin processor that hands each job to its use case, by job name:
+ * `remediate` to remediateItem, `recheck` (the regression re-check after a success) to recheckItem.
+ */
 export async function startTierWorker(
   rt: Runtime,
   tier: Tier,
@@ -36,12 +47,17 @@ export async function startTierWorker(
       // The breaker already marked them cancelled; removing their jobs just saves the workers a visit.
       await Promise.all(cancelled.map((f) => queue.remove(itemJobId(batchId, f)).catch(() => 0)));
     },
+    ...(rt.env.AEGIS_RECHECK_DELAY > 0
+      ? { scheduleRecheck: (item) => scheduleRecheck(queue, item, rt.env.AEGIS_RECHECK_DELAY) }
+      : {}),
   };
 
   const processor = async (job: Job<RemediateJob>, token?: string, signal?: AbortSignal): Promise<string> => {
     const sources = [AbortSignal.timeout(spec.timeoutMs), shutdown.signal];
     if (signal) sources.push(signal);
-    const decision = await remediateItem(deps, job.data.batch_id, job.data.finding_id, AbortSignal.any(sources));
+    const jobSignal = AbortSignal.any(sources);
+    if (job.name === JOB_NAMES.recheck) return recheckItem(deps, job.data.batch_id, job.data.finding_id, jobSignal);
+    const decision = await remediateItem(deps, job.data.batch_id, job.data.finding_id, jobSignal);
     if (decision.kind === 'requeue') {
       await job.moveToDelayed(Date.now() + Math.round(decision.delayMs), token);
       throw new DelayedError();
@@ -60,6 +76,21 @@ export async function startTierWorker(
   worker.on('error', (err) => rt.log.error({ tier, err: err.message }, 'worker error'));
   worker.on('failed', (job, err) => {
     if (!job) return;
+    if (job.name === JOB_NAMES.recheck) {
+      // Retried by BullMQ (attempts, backoff); the item's outcome is not touched.
+      rt.log.warn(
+        {
+          tier,
+          batch_id: job.data.batch_id,
+          finding_id: job.data.finding_id,
+          action: 'recheck',
+          attempt: job.attemptsMade,
+          err: err.message,
+        },
+        're-check failed',
+      );
+      return;
+    }
     // Only an unexpected bug gets here (the use case catches cloud errors): close the item honestly.
     rt.log.error(
       { tier, batch_id: job.data.batch_id, finding_id: job.data.finding_id, error: 'internal_error', err: err.message },
