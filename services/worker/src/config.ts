@@ -8,5 +8,7 @@ export const WorkerEnv = CommonEnv.extend({
   /** After SIGTERM: how long running jobs get to finish (beyond which they are aborted and requeued). */
   AEGIS_SHUTDOWN_DEADLINE: DurationMs.default(30_000),
   AEGIS_POLL_INTERVAL: DurationMs.default(1_000),
+  /** BullMQ job lock: a killed worker's jobs go back to the queue after about one to two of these. */
+  AEGIS_JOB_LOCK_DURATION: DurationMs.default(30_000),
 });
 export type WorkerEnv = z.infer<typeof WorkerEnv>;

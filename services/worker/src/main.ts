@@ -13,6 +13,7 @@ async function main(): Promise<void> {
   const tw = await startTierWorker(rt, tier, {
     snapshotUrl: env.AEGIS_SNAPSHOT_URL,
     pollIntervalMs: env.AEGIS_POLL_INTERVAL,
+    lockDurationMs: env.AEGIS_JOB_LOCK_DURATION,
   });
   rt.metrics.pausedSource = async () => (await rt.store.getEmergencyStop()) !== null;
   const probe = await startProbeServer({

@@ -25,7 +25,7 @@ export interface TierWorker {
 export async function startTierWorker(
   rt: Runtime,
   tier: Tier,
-  opts: { snapshotUrl: string; pollIntervalMs: number },
+  opts: { snapshotUrl: string; pollIntervalMs: number; lockDurationMs?: number },
 ): Promise<TierWorker> {
   const spec = rt.tiers[tier];
   const name = TIER_QUEUES[tier];
@@ -71,7 +71,8 @@ export async function startTierWorker(
     concurrency: spec.concurrency,
     // A killed pod's jobs come back after the lock expires; exactly-once effect is the use case's job.
     maxStalledCount: 20,
-    lockDuration: 30_000,
+    lockDuration: opts.lockDurationMs ?? 30_000,
+    stalledInterval: opts.lockDurationMs ?? 30_000,
   });
   worker.on('error', (err) => rt.log.error({ tier, err: err.message }, 'worker error'));
   worker.on('failed', (job, err) => {
