@@ -111,6 +111,8 @@ export interface BatchItem {
   error_message: string | null;
   attempts: number;
   snapshot_id: string | null;
+  started_at: string | null;
+  finished_at: string | null;
 }
 
 export interface BatchStatus {
