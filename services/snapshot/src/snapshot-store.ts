@@ -133,6 +133,8 @@ export class S3SnapshotStore implements SnapshotStore {
     private readonly s3: S3Client,
     private readonly bucket: string,
     private readonly prefix: string,
+    /** Keys per listing page; S3's own (1000) unless set. */
+    private readonly pageSize?: number,
   ) {}
   get description() {
     return `s3://${this.bucket}/${this.prefix}`;
@@ -170,6 +172,8 @@ export class S3SnapshotStore implements SnapshotStore {
       return (await out.Body?.transformToString()) ?? null;
     } catch (err) {
       const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+      // A missing bucket is a broken store, not a missing snapshot (both are 404).
+      if (e.name === 'NoSuchBucket') throw err;
       if (e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404) return null;
       throw err;
     }
@@ -181,7 +185,13 @@ export class S3SnapshotStore implements SnapshotStore {
     let token: string | undefined;
     do {
       const out = await this.s3.send(
-        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: base, Delimiter: '/', ContinuationToken: token }),
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: base,
+          Delimiter: '/',
+          ContinuationToken: token,
+          MaxKeys: this.pageSize,
+        }),
       );
       for (const o of out.Contents ?? []) {
         const id = SNAP_FILE.exec((o.Key ?? '').slice(base.length))?.[1];
