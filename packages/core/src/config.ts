@@ -88,6 +88,50 @@ export const CommonEnv = z.object({
     .string()
     .regex(/^\d{12}$/)
     .optional(),
+  /** Role assumed in a finding's account when it is not the ambient credentials' account. */
+  AEGIS_ASSUME_ROLE_NAME: z
+    .string()
+    .regex(/^[\w+=,.@-]{1,64}$/, 'an IAM role name')
+    .default('AegisRemediation'),
+  AEGIS_ASSUME_ROLE_EXTERNAL_ID: z.string().min(2).max(1224).optional(),
+  /** Per-account role ARNs replacing the default one, JSON: `{"111111111111":"arn:aws:iam::111111111111:role/Other"}`. */
+  AEGIS_ACCOUNT_ROLES: z
+    .string()
+    .optional()
+    .transform((v, ctx): Record<string, string> | undefined => {
+      if (!v) return undefined;
+      let json: unknown;
+      try {
+        json = JSON.parse(v);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be JSON' });
+        return z.NEVER;
+      }
+      const r = z
+        .record(z.string().regex(/^\d{12}$/), z.string().regex(/^arn:aws[\w-]*:iam::\d{12}:role\/.+$/))
+        .safeParse(json);
+      if (!r.success) {
+        ctx.addIssue({ code: 'custom', message: 'a JSON object of 12-digit account id to role ARN' });
+        return z.NEVER;
+      }
+      return r.data;
+    }),
+  /** Webhook receivers of dispatcher events, comma separated; bodies signed with AEGIS_WEBHOOK_SECRET. */
+  AEGIS_WEBHOOK_URLS: z
+    .string()
+    .optional()
+    .transform((v) =>
+      v
+        ? v
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : [],
+    )
+    .pipe(z.array(z.url())),
+  AEGIS_WEBHOOK_SECRET: z.string().min(16).optional(),
+  /** How long the audit stream keeps entries (at least 400 days). */
+  AEGIS_AUDIT_RETENTION: DurationMs.default(400 * 86_400_000).refine((ms) => ms >= 400 * 86_400_000, 'at least 400d'),
   AEGIS_KEY_MAX_AGE_DAYS: z.coerce.number().int().min(0).default(90),
   AEGIS_PLAN_TTL: DurationMs.default(24 * 3_600_000),
   AEGIS_ROLLBACK_WINDOW: DurationMs.default(48 * 3_600_000),

@@ -43,7 +43,7 @@ export async function planFindings(deps: PlannerDeps, findings: Finding[]): Prom
     };
     try {
       const state = await handler.inspect(
-        { clients: deps.clients, settings: deps.settings, now: () => new Date() },
+        { clients: deps.clients.forAccount(target.account_id), settings: deps.settings, now: () => new Date() },
         target,
       );
       const plan = handler.plan(state, target, deps.settings, new Date());

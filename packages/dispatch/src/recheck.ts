@@ -69,7 +69,13 @@ export async function recheckItem(
   };
   const handler = deps.registry.get(item.handler);
   const target: Target = { resource_id: item.resource_id, account_id: item.account_id, region: item.region };
-  const ctx = { clients: deps.clients, signal, log, settings: deps.settings, now: () => new Date() };
+  const ctx = {
+    clients: deps.clients.forAccount(target.account_id),
+    signal,
+    log,
+    settings: deps.settings,
+    now: () => new Date(),
+  };
   let state;
   try {
     state = await handler.inspect(ctx, target);

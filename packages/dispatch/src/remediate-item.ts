@@ -107,7 +107,13 @@ export async function remediateItem(
     account_id: planItem.account_id,
     region: planItem.region,
   };
-  const ctx = { clients: deps.clients, signal, log, settings: deps.settings, now: () => new Date() };
+  const ctx = {
+    clients: deps.clients.forAccount(target.account_id),
+    signal,
+    log,
+    settings: deps.settings,
+    now: () => new Date(),
+  };
   try {
     const state = await handler.inspect(ctx, target);
     const plan = handler.plan(state, target, deps.settings, new Date());

@@ -141,7 +141,12 @@ export async function assessRollback(
   };
   const refused = refusalWithoutCloud(handler, doc, opts, base.expires_at, now);
   if (refused && !opts.inspectRefused) return { ...base, refused };
-  const ctx = { clients: deps.clients, settings: deps.settings, signal: opts.signal, now: () => now };
+  const ctx = {
+    clients: deps.clients.forAccount(doc.account_id),
+    settings: deps.settings,
+    signal: opts.signal,
+    now: () => now,
+  };
   try {
     base.current_state = await handler.inspect(ctx, targetOf(doc));
     if (handler.rollback.reversible) base.drift = handler.rollback.drifted(base.current_state, rollbackInput(doc));
@@ -269,7 +274,7 @@ async function restoreAndVerify(
   const target = targetOf(doc);
   const input = rollbackInput(doc);
   const ctx = {
-    clients: deps.clients,
+    clients: deps.clients.forAccount(target.account_id),
     settings: deps.settings,
     signal: opts.signal,
     log: deps.log,

@@ -77,6 +77,15 @@ export function createRuntime(service: string, env: CommonEnv, role: 'worker' | 
       cloud: env.AEGIS_CLOUD,
       sandboxPort: env.AEGIS_SANDBOX_PORT,
       ...(budget ? { beforeCall: rateBudgetHook(budget, account) } : {}),
+      ...(budget ? { beforeCallFor: (a: string) => rateBudgetHook(budget, () => Promise.resolve(a)) } : {}),
+      accounts: {
+        ...(env.AEGIS_ACCOUNT_ID ? { homeAccountId: env.AEGIS_ACCOUNT_ID } : {}),
+        roleName: env.AEGIS_ASSUME_ROLE_NAME,
+        ...(env.AEGIS_ASSUME_ROLE_EXTERNAL_ID ? { externalId: env.AEGIS_ASSUME_ROLE_EXTERNAL_ID } : {}),
+        ...(env.AEGIS_ACCOUNT_ROLES ? { roles: env.AEGIS_ACCOUNT_ROLES } : {}),
+        sessionName: `aegis-${service}`,
+        stsRegion: env.AWS_REGION,
+      },
     },
     metrics.observeCall,
   );

@@ -5,6 +5,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { classifyError } from '@aegis/core';
+import { type AccountAccess, AssumedRoles, type Credentials, type CredentialsProvider } from './accounts';
 
 export interface CloudSettings {
   /** `sandbox`: the local aws-sandbox on `sandboxPort`; `aws`: the standard credential chain (honours AWS_ENDPOINT_URL). */
@@ -19,6 +20,10 @@ export interface CloudSettings {
    * here for its token. `signal` is the call's abort signal; a rejection fails the call.
    */
   beforeCall?: BeforeCall;
+  /** The `beforeCall` of calls made in one account (`forAccount`): budgets are per account. */
+  beforeCallFor?: (accountId: string) => BeforeCall;
+  /** Reaching other accounts by assuming a role in them; absent: every account uses the ambient credentials. */
+  accounts?: AccountAccess;
 }
 
 export type BeforeCall = (service: string, operation: string, region: string, signal?: AbortSignal) => Promise<void>;
@@ -44,11 +49,62 @@ type AddMiddleware = { add: (mw: unknown, opts: unknown) => void };
  */
 export class CloudClients {
   private readonly cache = new Map<string, AnyClient>();
+  private readonly views = new Map<string, CloudClients>();
+  private roles: AssumedRoles | undefined;
+  private home: Promise<string> | undefined;
 
   constructor(
     readonly settings: CloudSettings,
     private readonly observer?: CallObserver,
+    /** Set on a per-account view: the credentials of that account. */
+    private readonly credentials?: CredentialsProvider,
   ) {}
+
+  /**
+   * The clients of one account: its own SDK clients (per region, reused), never shared with another
+   * account. The home account signs with the ambient credentials, any other with a role assumed in
+   * it; a role that cannot be assumed fails that account's calls (e.g. `AccessDenied`) and no other's.
+   */
+  forAccount(accountId: string): CloudClients {
+    const access = this.settings.accounts;
+    if (!access || this.credentials) return this;
+    let view = this.views.get(accountId);
+    if (!view) {
+      const { accounts: _omit, beforeCallFor, ...rest } = this.settings;
+      const beforeCall = beforeCallFor?.(accountId) ?? rest.beforeCall;
+      view = new CloudClients({ ...rest, ...(beforeCall ? { beforeCall } : {}) }, this.observer, () =>
+        this.credentialsOf(accountId, access),
+      );
+      this.views.set(accountId, view);
+    }
+    return view;
+  }
+
+  /** The ambient credentials' account (configured, else STS GetCallerIdentity once; a failure is retried). */
+  homeAccount(): Promise<string> {
+    const fixed = this.settings.accounts?.homeAccountId;
+    if (fixed) return Promise.resolve(fixed);
+    const region = this.settings.accounts?.stsRegion ?? 'us-east-1';
+    if (!this.home) {
+      const p = this.callerAccount(region);
+      this.home = p;
+      p.catch(() => {
+        if (this.home === p) this.home = undefined;
+      });
+    }
+    return this.home;
+  }
+
+  private async credentialsOf(accountId: string, access: AccountAccess): Promise<Credentials> {
+    if ((await this.homeAccount()) === accountId) return this.ambientCredentials(access.stsRegion);
+    this.roles ??= new AssumedRoles(access, () => this.sts(access.stsRegion));
+    return this.roles.credentials(accountId);
+  }
+
+  private async ambientCredentials(region: string): Promise<Credentials> {
+    const provider = this.sts(region).config.credentials as Credentials | CredentialsProvider;
+    return typeof provider === 'function' ? provider() : provider;
+  }
 
   ec2(region: string): EC2Client {
     return this.get('ec2', region, (c) => new EC2Client(c));
@@ -86,6 +142,8 @@ export class CloudClients {
   }
 
   destroy(): void {
+    for (const v of this.views.values()) v.destroy();
+    this.views.clear();
     for (const c of this.cache.values()) c.destroy();
     this.cache.clear();
   }
@@ -96,13 +154,14 @@ export class CloudClients {
       region: string;
       maxAttempts: number;
       endpoint?: string;
-      credentials?: { accessKeyId: string; secretAccessKey: string };
+      credentials?: Credentials | CredentialsProvider;
     } = { region, maxAttempts: s.maxAttempts ?? 3 };
     if (s.endpoint) base.endpoint = s.endpoint;
     if (s.cloud === 'sandbox') {
       base.endpoint = s.endpoint ?? `http://127.0.0.1:${s.sandboxPort ?? 4566}`;
       base.credentials = { accessKeyId: 'sandbox', secretAccessKey: 'sandbox' };
     }
+    if (this.credentials) base.credentials = this.credentials;
     return base;
   }
 

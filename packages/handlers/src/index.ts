@@ -1,5 +1,6 @@
 export * from './contract';
 export * from './clients';
+export * from './accounts';
 export * from './registry';
 export * from './plan-hash';
 export { createDefaultRegistry } from './handlers';

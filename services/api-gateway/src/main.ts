@@ -38,6 +38,7 @@ async function main(): Promise<void> {
     productionAccounts: new Set(env.AEGIS_PRODUCTION_ACCOUNTS ?? []),
     changeTicketPattern: new RegExp(env.AEGIS_CHANGE_TICKET_PATTERN),
     maxBatchItems: env.AEGIS_MAX_BATCH_ITEMS,
+    allowedAccounts: env.AEGIS_ALLOWED_ACCOUNTS ? new Set(env.AEGIS_ALLOWED_ACCOUNTS) : null,
   });
   const app = createApp({
     rt,

@@ -121,7 +121,7 @@ function operations(): Operation[] {
         ...errors([...BODY_ERRORS, ...AUTH_ERRORS, 404, 409, 422], {
           404: '`unknown_findings` (with `details.unknown_finding_ids`) or `unknown_batch` (no such dry run).',
           409: '`already_executed`, `plan_mismatch` (other finding ids or tier than the dry run) or `plan_expired`.',
-          422: '`mixed_providers`, `tier_mismatch`, `change_ticket_required` or `invalid_change_ticket`.',
+          422: "`mixed_providers`, `tier_mismatch`, `account_not_allowed`, `resource_not_in_scope` (the dry run found a resource missing from its finding's account and region), `change_ticket_required` or `invalid_change_ticket`.",
         }),
       },
     },

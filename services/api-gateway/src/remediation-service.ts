@@ -1,4 +1,4 @@
-import { TIER_NAMES, itemJobId, type Finding, type Tier } from '@aegis/core';
+import { RESOURCE_NOT_FOUND, TIER_NAMES, itemJobId, type Finding, type Tier } from '@aegis/core';
 import {
   JOB_RETENTION,
   estimateDurationS,
@@ -16,6 +16,8 @@ export interface GatewayPolicy {
   productionAccounts: ReadonlySet<string>;
   changeTicketPattern: RegExp;
   maxBatchItems: number;
+  /** AEGIS_ALLOWED_ACCOUNTS: findings of other accounts are refused (null: any account). */
+  allowedAccounts?: ReadonlySet<string> | null;
 }
 
 const sameSet = (a: readonly string[], b: readonly string[]) =>
@@ -43,6 +45,15 @@ export class RemediationService {
         unknown_finding_ids: unknown,
       });
     const findings = found as Finding[];
+    const allowed = this.policy.allowedAccounts;
+    const outside = allowed ? findings.filter((f) => !allowed.has(f.account_id)) : [];
+    if (outside.length)
+      throw new ApiError(
+        422,
+        'account_not_allowed',
+        `findings of accounts outside AEGIS_ALLOWED_ACCOUNTS: ${outside.map((f) => `${f.id} (${f.account_id})`).join(', ')}`,
+        { finding_ids: outside.map((f) => f.id), accounts: [...new Set(outside.map((f) => f.account_id))] },
+      );
     const providers = [...new Set(findings.map((f) => f.provider))];
     if (providers.length > 1)
       throw new ApiError(422, 'mixed_providers', `findings of one provider per batch (got ${providers.join(', ')})`, {
@@ -148,6 +159,23 @@ export class RemediationService {
         `the dry run ${req.batch_id} is ${Math.round(age / 1000)} s old, older than the plan TTL; run a new dry run`,
       );
     const items = await store.getPlanItems(req.batch_id);
+    // Out of scope (runbook: "Confirm resource is in scope"): the resource is not in the finding's
+    // account and region. Nothing of such a batch is enqueued; the operator fixes or drops the finding.
+    const notFound = items.filter((i) => i.error === RESOURCE_NOT_FOUND);
+    if (notFound.length)
+      throw new ApiError(
+        422,
+        'resource_not_in_scope',
+        `resources not found in their finding's account and region: ${notFound.map((i) => `${i.finding_id} (${i.resource_id} in ${i.account_id}/${i.region})`).join(', ')}; run a dry run without them`,
+        {
+          items: notFound.map((i) => ({
+            finding_id: i.finding_id,
+            resource_id: i.resource_id,
+            account_id: i.account_id,
+            region: i.region,
+          })),
+        },
+      );
     const prodAccounts = [
       ...new Set(items.map((i) => i.account_id).filter((a) => this.policy.productionAccounts.has(a))),
     ];
