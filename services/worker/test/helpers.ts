@@ -1,6 +1,7 @@
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Stack } from '@aegis/testkit';
+import { IAMClient } from '../../../packages/handlers/node_modules/@aws-sdk/client-iam';
 // The worker reaches AWS only through @aegis/handlers, so it has no SDK dependency of its own; the
 // tests use that package's copy of the real SDK v3 instead of adding one to the lockfile.
 import {
@@ -12,12 +13,28 @@ import {
 } from '../../../packages/handlers/node_modules/@aws-sdk/client-ec2';
 
 export * from '../../../packages/handlers/node_modules/@aws-sdk/client-ec2';
+export {
+  CreateAccessKeyCommand,
+  CreateUserCommand,
+  IAMClient,
+  ListAccessKeysCommand,
+} from '../../../packages/handlers/node_modules/@aws-sdk/client-iam';
 
 export const ACCOUNT = '123456789012';
 
 /** The real SDK against the stack's aws-sandbox. */
 export function ec2(stack: Stack): EC2Client {
   return new EC2Client({
+    endpoint: stack.sandboxUrl,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    maxAttempts: 8,
+  });
+}
+
+/** The real IAM SDK client against the stack's aws-sandbox. */
+export function iam(stack: Stack): IAMClient {
+  return new IAMClient({
     endpoint: stack.sandboxUrl,
     region: 'us-east-1',
     credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
