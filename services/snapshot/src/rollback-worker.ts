@@ -5,18 +5,21 @@ import { parseStoredSnapshot } from './snapshot-doc';
 import type { SnapshotStore } from './snapshot-store';
 
 /**
+ * A crashed worker's job is handed on once its lock has expired and a stalled check has seen it
+ * twice: with BullMQ's defaults (30 s each) up to a minute, while an operator watches a resource
+ * half restored. One job at a time makes the extra lock renewals and checks negligible.
+ */
+const ROLLBACK_LOCK_MS = 15_000;
+const ROLLBACK_STALLED_CHECK_MS = 5_000;
+
+/**
  * Consumes the `rollbacks` queue, one job at a time across every replica (global concurrency 1),
  * so a whole-batch rollback (enqueued newest snapshot first) undoes the changes in reverse order
  * of application. A job whose process dies is not lost: its lock expires and BullMQ's stalled-job
  * check hands it to the next worker (at most `maxStalledCount` times), and executeRollback resumes
- * a record it finds `running`. A job stalled more than `maxStalledCount` times is failed by BullMQ
- * without an event here; 20 redeliveries make that a crash loop, which the operator sees anyway.
+ * a record it finds `running`.
  */
-export async function startRollbackWorker(
-  rt: Runtime,
-  store: SnapshotStore,
-  opts: { lockDurationMs?: number; stalledIntervalMs?: number } = {},
-): Promise<{ close(): Promise<void> }> {
+export async function startRollbackWorker(rt: Runtime, store: SnapshotStore): Promise<{ close(): Promise<void> }> {
   const deps = {
     store: rt.store,
     registry: rt.registry,
@@ -57,17 +60,19 @@ export async function startRollbackWorker(
     connection: rt.bullConnection,
     prefix: rt.env.AEGIS_QUEUE_PREFIX,
     concurrency: 1,
-    maxStalledCount: 20,
-    ...(opts.lockDurationMs ? { lockDuration: opts.lockDurationMs } : {}),
-    ...(opts.stalledIntervalMs ? { stalledInterval: opts.stalledIntervalMs } : {}),
+    maxStalledCount: 5,
+    lockDuration: ROLLBACK_LOCK_MS,
+    stalledInterval: ROLLBACK_STALLED_CHECK_MS,
   });
   worker.on('error', (err) => rt.log.error({ err: err.message }, 'rollback worker error'));
-  // Attempts used up (the snapshot store kept failing): the record must not stay `queued` for ever.
+  // Attempts used up (the snapshot store kept failing) or stalled too often (a crash loop): the
+  // record must not stay `queued` or `running` for ever.
   worker.on('failed', (job, err) => {
-    if (!job || job.attemptsMade < (job.opts.attempts ?? 1)) return;
-    failOpenRollback(deps, job.data.batch_id, job.data.snapshot_id, 'rollback_job_failed', err.message).catch(
-      (e: unknown) =>
-        rt.log.error({ err: (e as Error).message, snapshot_id: job.data.snapshot_id }, 'rollback record not updated'),
+    const stalled = /stalled more than allowable limit/.test(err.message);
+    if (!job || (!stalled && job.attemptsMade < (job.opts.attempts ?? 1))) return;
+    const code = stalled ? 'rollback_stalled' : 'rollback_job_failed';
+    failOpenRollback(deps, job.data.batch_id, job.data.snapshot_id, code, err.message).catch((e: unknown) =>
+      rt.log.error({ err: (e as Error).message, snapshot_id: job.data.snapshot_id }, 'rollback record not updated'),
     );
   });
   await worker.waitUntilReady();
