@@ -12,3 +12,5 @@ export * from './http-probe';
 export * from './rollback';
 export * from './rate-budget';
 export * from './recheck';
+export * from './audit';
+export * from './events';

@@ -1,12 +1,15 @@
 import { JOB_NAMES, classifyError, type Logger } from '@aegis/core';
 import type { CloudClients, HandlerRegistry, HandlerSettings, Target } from '@aegis/handlers';
 import type { Queue } from 'bullmq';
+import type { EventBus } from './events';
 import type { DispatchMetrics } from './metrics';
 import { JOB_RETENTION, type RemediateJob } from './queues';
 import type { ItemRecord } from './records';
 import type { StateStore } from './state-store';
 
 export interface RecheckDeps {
+  /** Publishes `finding.regressed` (absent: no event). */
+  events?: EventBus;
   store: StateStore;
   registry: HandlerRegistry;
   clients: CloudClients;
@@ -101,6 +104,14 @@ export async function recheckItem(
   await store.setFindingStatus(findingId, 'regressed', batchId);
   deps.metrics.rechecks.inc({ ...labels, result: 'regressed' });
   deps.metrics.regressions.inc(labels);
+  await deps.events
+    ?.publish('finding.regressed', {
+      batch_id: batchId,
+      finding_id: findingId,
+      handler: item.handler,
+      resource_id: item.resource_id,
+    })
+    .catch((err: unknown) => log.warn({ ...fields, err: (err as Error).message }, 'event not published'));
   const roots = finding.dependencies;
   const hint = roots.length
     ? `fix the root resource instead: ${roots.map((d) => `${d.resource_id} (${d.relation})`).join(', ')}`

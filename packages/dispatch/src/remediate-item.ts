@@ -10,6 +10,7 @@ import {
   type TierSpec,
 } from '@aegis/core';
 import { planHash, type CloudClients, type HandlerRegistry, type HandlerSettings, type Target } from '@aegis/handlers';
+import type { EventBus } from './events';
 import type { DispatchMetrics } from './metrics';
 import type { ItemRecord } from './records';
 import type { SnapshotClient } from './snapshot-client';
@@ -27,6 +28,10 @@ export interface RemediateDeps {
   breaker: { maxFailurePct: number; minFinished: number };
   /** Called when the breaker stops a batch, with the cancelled finding ids (their jobs can go). */
   onBatchStopped?: (batchId: string, cancelled: string[]) => Promise<void>;
+  /** Told once an outcome is recorded (events for other services, batch completion). */
+  announce?: (item: ItemRecord, state: ItemState, error: string | null) => Promise<void>;
+  /** Events for other services (the regression re-check publishes through it). */
+  events?: EventBus;
   /** Called once an item succeeded: schedules its regression re-check (absent: none). */
   scheduleRecheck?: (item: ItemRecord) => Promise<void>;
   retry?: Partial<RetryPolicy>;
@@ -316,6 +321,7 @@ async function finish(
     deps.log.error({ ...fields, message: patch.error_message }, `remediation ${status}: ${patch.error}`);
   else deps.log.info(fields, `remediation ${status}`);
   if (state === 'failed' || state === 'timed_out') await checkBreaker(deps, batchId);
+  await deps.announce?.(item, state, patch.error ?? null);
   return { kind: 'done', state };
 }
 

@@ -17,6 +17,8 @@ import {
   type HandlerSettings,
 } from '@aegis/handlers';
 import type { ConnectionOptions } from 'bullmq';
+import { AuditLog } from './audit';
+import { EventBus } from './events';
 import { DispatchMetrics } from './metrics';
 import { RateBudget, accountOfCredentials, rateBudgetHook, resolveRates } from './rate-budget';
 import { StateStore } from './state-store';
@@ -36,6 +38,10 @@ export interface Runtime {
   budget: RateBudget | null;
   tiers: Record<Tier, TierSpec>;
   settings: HandlerSettings;
+  /** The audit trail (`<prefix>:audit`). */
+  audit: AuditLog;
+  /** Events for other services (`<prefix>:events`, webhooks). */
+  events: EventBus;
   close(): Promise<void>;
 }
 
@@ -89,19 +95,27 @@ export function createRuntime(service: string, env: CommonEnv, role: 'worker' | 
     },
     metrics.observeCall,
   );
+  const bullConnection = bullConnectionOptions(env, role);
+  const events = new EventBus(redis, env.AEGIS_QUEUE_PREFIX, {
+    urls: env.AEGIS_WEBHOOK_URLS,
+    connection: bullConnection,
+  });
   return {
     env,
     log,
     metrics,
     redis,
-    bullConnection: bullConnectionOptions(env, role),
+    bullConnection,
     store: new StateStore(redis, env.AEGIS_QUEUE_PREFIX),
     registry: createDefaultRegistry(),
     clients,
     budget,
     tiers: resolveTiers(tierOverrides(env)),
     settings: { ...DEFAULT_SETTINGS, keyMaxAgeDays: env.AEGIS_KEY_MAX_AGE_DAYS },
+    audit: new AuditLog(redis, env.AEGIS_QUEUE_PREFIX, env.AEGIS_AUDIT_RETENTION),
+    events,
     close: async () => {
+      await events.close();
       clients.destroy();
       redis.disconnect();
     },

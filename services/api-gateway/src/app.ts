@@ -1,11 +1,13 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { randomUUID } from 'node:crypto';
 import type { DispatchQueues, Runtime, SnapshotClient } from '@aegis/dispatch';
+import { auditRequests } from './audit-trail';
 import type { TokenStore } from './auth';
 import { bullBoard } from './bull-board';
 import { ApiError, errorMiddleware } from './http-errors';
 import { apiDocsHtml, openApiDocument } from './openapi';
 import type { RemediationService } from './remediation-service';
+import { auditRoutes } from './routes/audit';
 import { controlRoutes } from './routes/control';
 import { findingsRoutes } from './routes/findings';
 import { remediationRoutes } from './routes/remediations';
@@ -68,6 +70,8 @@ export function createApp(d: GatewayDeps) {
   app.use('/admin/queues', bullBoard(d.queues, d.tokens, d.basePath));
 
   const api = express.Router();
+  api.use(auditRequests(rt.audit, rt.log));
+  api.use(auditRoutes(rt, d.tokens));
   api.use(findingsRoutes(rt, d.tokens, { allowedAccounts: d.allowedAccounts }));
   api.use(rollbackRoutes(rt, d.tokens, d.queues, d.snapshots));
   api.use(remediationRoutes(rt, d.tokens, d.service, d.defaultAccount));

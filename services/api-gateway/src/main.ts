@@ -4,6 +4,7 @@ import { createApp } from './app';
 import { TokenStore } from './auth';
 import { GatewayEnv } from './config';
 import { RemediationService } from './remediation-service';
+import { startWebhookWorker } from './webhook-worker';
 
 async function main(): Promise<void> {
   const env = loadConfigOrExit('api-gateway', GatewayEnv);
@@ -56,9 +57,12 @@ async function main(): Promise<void> {
     const a = server.address();
     rt.log.info({ port: typeof a === 'object' && a ? a.port : env.PORT, cloud: env.AEGIS_CLOUD }, 'api-gateway ready');
   });
+  // Webhook deliveries run in the gateway: it has outbound network, the snapshot service keeps its narrow role.
+  const webhooks = env.AEGIS_WEBHOOK_URLS.length ? await startWebhookWorker(rt) : null;
   shutdown.register('runtime', () => rt.close());
   shutdown.register('queues', () => queues.close());
   shutdown.register('http', () => new Promise<void>((r) => server.close(() => r())));
+  if (webhooks) shutdown.register('webhooks', () => webhooks.close());
 }
 
 main().catch((err: unknown) => {

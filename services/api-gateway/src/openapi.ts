@@ -5,6 +5,7 @@ import {
   type RouteConfig,
 } from '@asteasolutions/zod-to-openapi';
 import { BatchId, HANDLER_NAMES, HandlerName, SafeId } from '@aegis/core';
+import { AegisEvent, AuditEntry } from '@aegis/dispatch';
 import { z } from 'zod';
 import {
   EmergencyStopRequest,
@@ -14,6 +15,7 @@ import {
   RollbackRequest,
   SingleHandlerRequest,
 } from './api-schemas';
+import { AuditPageResponse, AuditQuery, DeliveriesQuery, DeliveriesResponse } from './api-schemas-audit';
 import type { Scope } from './auth';
 import {
   BatchStatusResponse,
@@ -261,6 +263,28 @@ function operations(): Operation[] {
     },
     {
       method: 'get',
+      path: `${V1}/audit`,
+      operationId: 'listAudit',
+      tags: ['control'],
+      scope: 'remediation:read',
+      summary: 'The audit trail: dry runs, executions, rollbacks, emergency stops and resumes, and their outcomes',
+      description:
+        'Oldest first; page with `cursor` = the previous `next_cursor`. Actors are token names, never tokens. Kept at least 400 days (AEGIS_AUDIT_RETENTION).',
+      request: { query: AuditQuery },
+      responses: { 200: json(AuditPageResponse, 'One page of entries.'), ...errors([400, ...AUTH_ERRORS]) },
+    },
+    {
+      method: 'get',
+      path: `${V1}/events/deliveries`,
+      operationId: 'listEventDeliveries',
+      tags: ['control'],
+      scope: 'remediation:read',
+      summary: 'Webhook delivery status of one event (see the AegisEvent component)',
+      request: { query: DeliveriesQuery },
+      responses: { 200: json(DeliveriesResponse, 'One status per configured URL.'), ...errors([400, ...AUTH_ERRORS]) },
+    },
+    {
+      method: 'get',
       path: `${V1}/openapi.json`,
       operationId: 'getOpenApi',
       tags: ['meta'],
@@ -311,6 +335,12 @@ function generate(): ReturnType<OpenApiGeneratorV31['generateDocument']> {
     description:
       'An API token (AEGIS_API_TOKEN, or one of AEGIS_API_TOKENS_FILE). Each operation names the scope it needs: findings:write, remediation:read, remediation:execute, remediation:rollback, remediation:admin.',
   });
+  // Published on the Redis stream `<prefix>:events` and to webhooks, not served by a path.
+  registry.register(
+    'AegisEvent',
+    AegisEvent.meta({ description: 'An event for other services (docs/accounts-audit-events.md).' }),
+  );
+  registry.register('AuditEntry', AuditEntry);
   for (const { scope, ...op } of operations()) {
     registry.registerPath({
       ...op,

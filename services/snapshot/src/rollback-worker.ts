@@ -1,6 +1,6 @@
 import { Queue, Worker, type Job } from 'bullmq';
 import { QUEUE_NAMES } from '@aegis/core';
-import { executeRollback, failOpenRollback, type RollbackJob, type Runtime } from '@aegis/dispatch';
+import { announceRollback, executeRollback, failOpenRollback, type RollbackJob, type Runtime } from '@aegis/dispatch';
 import { parseStoredSnapshot } from './snapshot-doc';
 import type { SnapshotStore } from './snapshot-store';
 
@@ -47,6 +47,13 @@ export async function startRollbackWorker(rt: Runtime, store: SnapshotStore): Pr
       force: job.data.force,
       requestedBy: job.data.requested_by,
       signal,
+    });
+    await announceRollback(rt, {
+      batch_id,
+      snapshot_id,
+      state: rec.state,
+      requested_by: job.data.requested_by,
+      error: rec.error ?? null,
     });
     return rec.state;
   };

@@ -1,6 +1,7 @@
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import { JOB_NAMES, TIER_QUEUES, itemJobId, type Tier } from '@aegis/core';
 import {
+  announceItemFinished,
   SnapshotClient,
   recheckItem,
   remediateItem,
@@ -43,6 +44,9 @@ export async function startTierWorker(
     tiers: rt.tiers,
     settings: { ...rt.settings, pollIntervalMs: opts.pollIntervalMs },
     breaker: { maxFailurePct: rt.env.AEGIS_BATCH_MAX_FAILURE_PCT, minFinished: rt.env.AEGIS_BATCH_MIN_FINISHED },
+    announce: (item, state, error) =>
+      announceItemFinished({ store: rt.store, events: rt.events, audit: rt.audit, log: rt.log }, item, state, error),
+    events: rt.events,
     onBatchStopped: async (batchId, cancelled) => {
       // The breaker already marked them cancelled; removing their jobs just saves the workers a visit.
       await Promise.all(cancelled.map((f) => queue.remove(itemJobId(batchId, f)).catch(() => 0)));

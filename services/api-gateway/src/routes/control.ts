@@ -35,6 +35,7 @@ export function controlRoutes(rt: Runtime, tokens: TokenStore, queues: DispatchQ
       { action: 'emergency_stop', status: 'paused', reason: body.reason, stopped_by: who },
       'emergency stop: all tiers paused',
     );
+    await rt.events.publish('dispatcher.stopped', { reason: body.reason, by: who });
     res.json(await state());
   });
 
@@ -43,6 +44,7 @@ export function controlRoutes(rt: Runtime, tokens: TokenStore, queues: DispatchQ
     await rt.store.setEmergencyStop(null);
     await Promise.all(TIER_NAMES.map((t) => queues.tiers[t].resume()));
     rt.log.warn({ action: 'resume', status: 'running', resumed_by: who }, 'emergency stop lifted: all tiers resumed');
+    await rt.events.publish('dispatcher.resumed', { by: who });
     res.json(await state());
   });
 
