@@ -9,6 +9,7 @@ import { FileSnapshotStore, S3SnapshotStore, type SnapshotStore } from './snapsh
 async function main(): Promise<void> {
   const env = loadConfigOrExit('snapshot', SnapshotEnv);
   const rt = createRuntime('snapshot', env, 'worker');
+  rt.metrics.pausedSource = async () => (await rt.store.getEmergencyStop()) !== null;
   const cfg = env.AEGIS_SNAPSHOT_STORE;
   let store: SnapshotStore;
   if (cfg.kind === 'file') store = new FileSnapshotStore(cfg.dir);
