@@ -183,6 +183,34 @@ it('the gateway killed mid-batch: the batch still finishes, and its status is co
   expect(restartLines(stack, 'api-gateway')).toHaveLength(before + 1);
 }, 240_000);
 
+it('the gateway killed in the middle of an execute: the items it recorded still run, once', async () => {
+  const expected: Expected = new Map();
+  const ids = await sshFindings('gx', LARGE ? 40 : 6, expected);
+  await recordInitial(expected);
+  const batch = await dryRun(stack, ids);
+  const answer = stack
+    .api('POST', '/api/v1/remediations', { batch_id: batch.batchId, finding_ids: ids, dry_run: false })
+    .catch(() => null);
+  const counts = `aegis:batch:${batch.batchId}:counts`;
+  const deadline = Date.now() + 20_000;
+  while (!(await redis.exists(counts)) && Date.now() < deadline);
+  // Redis holds every write for a moment (a slow disk, a busy server): the gateway dies after
+  // recording the items and before its jobs are in the queue.
+  await redis.call('CLIENT', 'PAUSE', '3000', 'WRITE');
+  await killAndAwaitRestart(stack, 'api-gateway', 'api-gateway ready');
+  sheet.add('faults');
+  await answer;
+  const jobs = await Promise.all(ids.map((id) => redis.exists(`aegis:remediation-t1:${batch.batchId}__${id}`)));
+  expect(jobs.filter((j) => j === 0).length).toBeGreaterThan(0);
+  // Looking at the batch finishes what the dead execute started.
+  await waitBatch(stack, batch.batchId, 120_000);
+  expect(stack.logs().some((l) => l.action === 'resume_enqueue' && l.batch_id === batch.batchId)).toBe(true);
+  const audit = await auditBatch(stack, redis, batch, expected);
+  count(audit, ids.length);
+  expect(audit.problems).toEqual([]);
+  expect(audit.status).toMatchObject({ status: 'completed', completed: ids.length, failed: 0, pending: 0 });
+}, 240_000);
+
 it('the snapshot store gone mid-run: items fail snapshot_failed and nothing changes; once it is back a new batch succeeds', async () => {
   const expected: Expected = new Map();
   // Fewer than the breaker's minimum, so every item meets the broken store itself.

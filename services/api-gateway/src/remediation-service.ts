@@ -20,6 +20,22 @@ export interface GatewayPolicy {
   allowedAccounts?: ReadonlySet<string> | null;
 }
 
+/**
+ * An execute records its items, then enqueues their jobs: two writes that cannot be one. One that
+ * died between them (gateway killed, Redis gone for the producer) left items that no job would
+ * ever run. Whoever looks at the batch next (its status, or the execute retried) enqueues the
+ * rest, unless the execute still holds its lease (it is alive, enqueueing). Doing it twice changes
+ * nothing: item records are created only when absent (this script), and job ids are deterministic.
+ */
+const ENQUEUE_LEASE_MS = 10_000;
+const INIT_ITEMS_ONCE_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+for i = 1, #ARGV - 1, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('HSET', KEYS[2], 'queued', ARGV[#ARGV], 'running', 0, 'succeeded', 0, 'noop', 0, 'failed', 0,
+  'timed_out', 0, 'cancelled', 0)
+return 1
+`;
+
 const sameSet = (a: readonly string[], b: readonly string[]) =>
   a.length === b.length && new Set([...a, ...b]).size === new Set(a).size && new Set(a).size === a.length;
 
@@ -131,12 +147,15 @@ export class RemediationService {
         'unknown_batch',
         `no dry run ${req.batch_id}: run a dry run first (dry_run:true) and execute its batch_id`,
       );
-    if (meta.executed)
+    if (meta.executed) {
+      if (sameSet(header.finding_ids, req.finding_ids) && (await this.resumeEnqueue(req.batch_id)))
+        return this.executing(req.batch_id, meta.started_at ?? '', header.finding_ids.length);
       throw new ApiError(
         409,
         'already_executed',
         `batch ${req.batch_id} was executed already at ${meta.started_at}; run a new dry run`,
       );
+    }
     if (!sameSet(header.finding_ids, req.finding_ids)) {
       throw new ApiError(409, 'plan_mismatch', `finding_ids differ from the dry run of ${req.batch_id}`, {
         planned: header.finding_ids,
@@ -202,33 +221,8 @@ export class RemediationService {
       change_ticket: req.change_ticket,
     });
     if (!won) throw new ApiError(409, 'already_executed', `batch ${req.batch_id} was executed already`);
-    const records: ItemRecord[] = items.map((i) => ({
-      batch_id: req.batch_id,
-      finding_id: i.finding_id,
-      handler: i.handler,
-      tier: i.tier,
-      resource_id: i.resource_id,
-      account_id: i.account_id,
-      region: i.region,
-      state: 'queued',
-      attempts: 0,
-      enqueued_at: startedAt,
-    }));
-    await store.initItems(req.batch_id, records);
-    for (const t of TIER_NAMES) {
-      const mine = items.filter((i) => i.tier === t);
-      for (let k = 0; k < mine.length; k += 1000) {
-        await this.queues.tiers[t].addBulk(
-          mine.slice(k, k + 1000).map((i) => ({
-            name: 'remediate',
-            data: { batch_id: req.batch_id, finding_id: i.finding_id },
-            opts: { jobId: itemJobId(req.batch_id, i.finding_id), attempts: 1, ...JOB_RETENTION },
-          })),
-        );
-      }
-    }
-    await Promise.all(items.map((i) => store.setFindingStatus(i.finding_id, 'remediating', req.batch_id)));
-    const stop = await store.getEmergencyStop();
+    await store.redis.set(this.leaseKey(req.batch_id), startedAt, 'PX', ENQUEUE_LEASE_MS);
+    await this.enqueue(req.batch_id, items, startedAt);
     this.rt.log.info(
       {
         batch_id: req.batch_id,
@@ -240,11 +234,86 @@ export class RemediationService {
       },
       'batch executing',
     );
+    return this.executing(req.batch_id, startedAt, items.length);
+  }
+
+  private leaseKey(batchId: string): string {
+    return `${this.rt.store.keys.prefix}:batch:${batchId}:enqueuing`;
+  }
+
+  /** Items recorded once, then a job for each item still queued; `enqueued_at` says it is done. */
+  private async enqueue(batchId: string, items: PlanItem[], startedAt: string): Promise<void> {
+    const { store } = this.rt;
+    const records = items.map((i): ItemRecord => ({
+      batch_id: batchId,
+      finding_id: i.finding_id,
+      handler: i.handler,
+      tier: i.tier,
+      resource_id: i.resource_id,
+      account_id: i.account_id,
+      region: i.region,
+      state: 'queued',
+      attempts: 0,
+      enqueued_at: startedAt,
+    }));
+    await store.redis.eval(
+      INIT_ITEMS_ONCE_LUA,
+      2,
+      store.keys.batchItems(batchId),
+      store.keys.batchCounts(batchId),
+      ...records.flatMap((r) => [r.finding_id, JSON.stringify(r)]),
+      String(records.length),
+    );
+    const queued = new Set(
+      (await store.getItems(batchId)).filter((i) => i.state === 'queued').map((i) => i.finding_id),
+    );
+    const todo = items.filter((i) => queued.has(i.finding_id));
+    // Before the jobs exist: a fast worker's final finding status is never overwritten by this one.
+    await Promise.all(todo.map((i) => store.setFindingStatus(i.finding_id, 'remediating', batchId)));
+    for (const t of TIER_NAMES) {
+      const mine = todo.filter((i) => i.tier === t);
+      for (let k = 0; k < mine.length; k += 1000) {
+        await this.queues.tiers[t].addBulk(
+          mine.slice(k, k + 1000).map((i) => ({
+            name: 'remediate',
+            data: { batch_id: batchId, finding_id: i.finding_id },
+            opts: { jobId: itemJobId(batchId, i.finding_id), attempts: 1, ...JOB_RETENTION },
+          })),
+        );
+        await store.redis.pexpire(this.leaseKey(batchId), ENQUEUE_LEASE_MS);
+      }
+    }
+    await store.redis.hset(store.keys.batchMeta(batchId), 'enqueued_at', new Date().toISOString());
+    await store.redis.del(this.leaseKey(batchId));
+  }
+
+  /** Finishes the enqueueing of an execute that died half-way; false when there is none to finish. */
+  private async resumeEnqueue(batchId: string): Promise<boolean> {
+    const { store } = this.rt;
+    const [status, enqueuedAt, startedAt] = await store.redis.hmget(
+      store.keys.batchMeta(batchId),
+      'status',
+      'enqueued_at',
+      'started_at',
+    );
+    if (status !== 'running' || enqueuedAt || !startedAt) return false;
+    if ((await store.redis.set(this.leaseKey(batchId), startedAt, 'PX', ENQUEUE_LEASE_MS, 'NX')) !== 'OK') return false;
+    const items = await store.getPlanItems(batchId);
+    this.rt.log.warn(
+      { batch_id: batchId, action: 'resume_enqueue', status: 'running', items: items.length },
+      'batch recorded but not fully enqueued (its execute died half-way): enqueueing the rest',
+    );
+    await this.enqueue(batchId, items, startedAt);
+    return true;
+  }
+
+  private async executing(batchId: string, startedAt: string, items: number) {
+    const stop = await this.rt.store.getEmergencyStop();
     return {
-      batch_id: req.batch_id,
+      batch_id: batchId,
       status: 'running',
       started_at: startedAt,
-      items: items.length,
+      items,
       dispatcher_paused: stop !== null,
       ...(stop ? { message: `the dispatcher is stopped (${stop.reason}); items are queued and run after resume` } : {}),
     };
@@ -255,6 +324,7 @@ export class RemediationService {
     const header = await store.getHeader(batchId);
     const meta = await store.getMeta(batchId);
     if (!header || !meta) throw new ApiError(404, 'unknown_batch', `no batch ${batchId}`);
+    if (meta.status === 'running') await this.resumeEnqueue(batchId);
     const planItems = await store.getPlanItems(batchId);
     const c = await store.getCounts(batchId);
     const items = meta.executed ? await store.getItems(batchId) : [];
