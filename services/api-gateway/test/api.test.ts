@@ -41,7 +41,7 @@ describe('API gateway: validation and auth', () => {
     ]);
     const service = new RemediationService(rt, queues, {
       planTtlMs: 60_000,
-      productionAccounts: new Set(['210987654321']),
+      productionAccounts: new Set(['123456789012']),
       changeTicketPattern: /^CHG-\d+$/,
       maxBatchItems: 100,
     });
@@ -173,7 +173,7 @@ describe('API gateway: validation and auth', () => {
     await request(app)
       .post('/api/v1/findings')
       .set(auth())
-      .send({ findings: [finding({ id: 'f-prod', account_id: '210987654321', resource_id: sg })] });
+      .send({ findings: [finding({ id: 'f-prod', resource_id: sg })] });
     const dry = await request(app)
       .post('/api/v1/remediations')
       .set(auth())
@@ -184,7 +184,7 @@ describe('API gateway: validation and auth', () => {
       .set(auth())
       .send({ batch_id: dry.body.batch_id, finding_ids: ['f-prod'], dry_run: false });
     expect(none.status).toBe(422);
-    expect(none.body.error).toMatchObject({ code: 'change_ticket_required', details: { accounts: ['210987654321'] } });
+    expect(none.body.error).toMatchObject({ code: 'change_ticket_required', details: { accounts: ['123456789012'] } });
     const bad = await request(app)
       .post('/api/v1/remediations')
       .set(auth())
