@@ -142,9 +142,6 @@ export const RollbackAccepted = z.looseObject({
 });
 export type RollbackAccepted = z.infer<typeof RollbackAccepted>;
 
-/** Rollback states after which nothing more happens to a batch's rollback. */
-export const isRollbackDone = (s: BatchStatus): boolean => !!s.rollback_status && s.rollback_status !== 'rolling_back';
-
 export const FindingsImported = z.looseObject({
   accepted: z.number(),
   created: z.number().optional(),

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { ApiClient } from './api-client';
 import { CliError, ExitCode } from './errors';
+import { localStackFile, readLocalStack, type LocalStack } from './local-stack';
 
 export const DEFAULT_API_URL = 'http://127.0.0.1:8080';
 
@@ -21,7 +22,6 @@ interface GlobalOptions {
 /** What every command gets: the API client, the output mode, and the terminal it talks to. */
 export interface Context {
   readonly json: boolean;
-  readonly apiUrl: string;
   api(): ApiClient;
   /** Human output: lines on stdout. Suppressed under --json so stdout stays one JSON document. */
   print(lines: string | readonly string[]): void;
@@ -39,9 +39,7 @@ function nonEmpty(v: string | undefined): string | undefined {
   return v === undefined || v.trim() === '' ? undefined : v.trim();
 }
 
-export function resolveApiUrl(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  const e = CliEnv.parse(env);
-  const url = nonEmpty(flag) ?? nonEmpty(e.AEGIS_API_URL) ?? DEFAULT_API_URL;
+function checkUrl(url: string): string {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -57,9 +55,29 @@ export function resolveApiUrl(flag: string | undefined, env: NodeJS.ProcessEnv =
   return url.replace(/\/+$/, '');
 }
 
-export function resolveToken(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+export interface Endpoint {
+  apiUrl: string;
+  token: string | undefined;
+}
+
+/**
+ * Where to send requests and with which token: flags, then the environment, then the stack
+ * `pnpm start` runs on this machine, then the default URL. The local stack's dev token is used
+ * only for the local stack's own URL, so it never travels to another gateway.
+ */
+export function resolveEndpoint(
+  flags: { apiUrl?: string | undefined; token?: string | undefined },
+  env: NodeJS.ProcessEnv = process.env,
+  local: () => LocalStack | undefined = () => readLocalStack(localStackFile(env)),
+): Endpoint {
   const e = CliEnv.parse(env);
-  return nonEmpty(flag) ?? nonEmpty(e.AEGIS_API_TOKEN) ?? nonEmpty(e.API_TOKEN);
+  const explicitUrl = nonEmpty(flags.apiUrl) ?? nonEmpty(e.AEGIS_API_URL);
+  const explicitToken = nonEmpty(flags.token) ?? nonEmpty(e.AEGIS_API_TOKEN) ?? nonEmpty(e.API_TOKEN);
+  const apiUrl = checkUrl(explicitUrl ?? local()?.api_url ?? DEFAULT_API_URL);
+  if (explicitToken) return { apiUrl, token: explicitToken };
+  const stack = local();
+  const sameStack = stack && checkUrl(stack.api_url) === apiUrl;
+  return { apiUrl, token: sameStack ? stack.token : undefined };
 }
 
 function write(stream: NodeJS.WriteStream, lines: string | readonly string[]): void {
@@ -72,16 +90,12 @@ export function contextOf(cmd: Command): Context {
   const g = cmd.optsWithGlobals<GlobalOptions>();
   const json = g.json === true;
   let client: ApiClient | undefined;
-  // Resolved lazily: commands that never call the API (iam-policy, rollback --from-file) must not
-  // fail on a bad AEGIS_API_URL.
-  const apiUrl = () => resolveApiUrl(g.apiUrl);
   return {
     json,
-    get apiUrl() {
-      return apiUrl();
-    },
+    // Resolved lazily: commands that never call the API (iam-policy, rollback --from-file) must not
+    // fail on a bad AEGIS_API_URL.
     api() {
-      client ??= new ApiClient({ apiUrl: apiUrl(), token: resolveToken(g.token) });
+      client ??= new ApiClient(resolveEndpoint(g));
       return client;
     },
     print(lines) {

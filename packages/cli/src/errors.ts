@@ -106,7 +106,12 @@ function describeIssue(issue: unknown): string[] {
     const i = issue as Record<string, unknown>;
     const where = i.path ?? i.field ?? i.id ?? i.snapshot_id ?? i.finding_id ?? i.name;
     const place = Array.isArray(where) ? where.join('.') : typeof where === 'string' ? where : '';
-    const msg = typeof i.message === 'string' ? i.message : JSON.stringify(issue);
+    // An issue without a message is a record of facts: show them as key=value, not as JSON.
+    const facts = Object.entries(i)
+      .filter(([, v]) => v !== where && v !== null && v !== undefined)
+      .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+      .join(' ');
+    const msg = typeof i.message === 'string' ? i.message : facts;
     return [place ? `${place}: ${msg}` : msg];
   }
   return [String(issue)];

@@ -14,7 +14,8 @@ import { DEFAULT_API_URL } from './context';
 import { EXIT_CODE_HELP } from './errors';
 
 const ENV_HELP = `Environment:
-  AEGIS_API_URL    the gateway (default ${DEFAULT_API_URL}); --api-url wins
+  AEGIS_API_URL    the gateway; --api-url wins. Unset: the stack \`pnpm start\` runs in this
+                   checkout (URL and dev token from .aegis/local-stack.json), else ${DEFAULT_API_URL}
   AEGIS_API_TOKEN  bearer token (or API_TOKEN); --token wins
   AEGIS_CLOUD, AEGIS_SANDBOX_PORT, AWS_ENDPOINT_URL, AWS_*
                    the cloud reached by \`rollback --from-file\` (no dispatcher involved)`;
@@ -34,7 +35,7 @@ export function buildProgram(): Command {
       'Cloud Aegis remediation dispatcher: preview and execute fixes for security findings, follow batches, ' +
         'roll changes back from their snapshots (48 h), and pause everything in an emergency.',
     )
-    .addOption(new Option('--api-url <url>', `Aegis API base URL (env AEGIS_API_URL, default ${DEFAULT_API_URL})`))
+    .addOption(new Option('--api-url <url>', 'Aegis API base URL (env AEGIS_API_URL; default: see Environment)'))
     .addOption(new Option('--token <token>', 'API bearer token (env AEGIS_API_TOKEN or API_TOKEN)'))
     .option('--json', 'machine-readable output: only JSON on stdout, messages on stderr')
     .helpOption('-h, --help', 'show help (also: aegis <command> --help)')

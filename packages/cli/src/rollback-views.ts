@@ -44,7 +44,11 @@ export function renderRollbackAccepted(a: RollbackAccepted): string[] {
 }
 
 export function renderRollbackRecords(batchId: string, status: string, records: readonly RollbackRecord[]): string[] {
-  return [`Rollback of ${batchId}: ${status}`, '', ...renderTable(ROLLBACK_RECORD_COLUMNS, records)];
+  return [
+    `Rollback of ${batchId} (batch rollback status: ${status})`,
+    '',
+    ...renderTable(ROLLBACK_RECORD_COLUMNS, records),
+  ];
 }
 
 /** A manual (--from-file) rollback check: the snapshot, the live state, what comes back, drift. */

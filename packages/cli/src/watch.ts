@@ -1,6 +1,6 @@
 import { SingleBar } from 'cli-progress';
 import type { ApiClient } from './api-client';
-import { BatchStatus, isBatchDone, isRollbackDone } from './api-types';
+import { BatchStatus, isBatchDone } from './api-types';
 import { ApiError, UnreachableError } from './errors';
 import { formatDuration } from './format';
 import { statusLine } from './views';
@@ -116,25 +116,45 @@ export async function watchBatch(api: ApiClient, batchId: string, opts: WatchOpt
     lastKey = key;
   };
   try {
-    return await poll(api, batchId, opts, isBatchDone, seen, () => bar?.stop());
+    // A dry run never executed stays `planned`: nothing will move, so there is nothing to wait for.
+    const settled = (s: BatchStatus) => isBatchDone(s) || s.status === 'planned';
+    return await poll(api, batchId, opts, settled, seen, () => bar?.stop());
   } finally {
     if (started) bar?.stop();
   }
 }
 
-/** Follows a batch's rollback until every accepted snapshot is restored or failed. */
+const FINISHED = (state: string) => state !== 'queued' && state !== 'running';
+
+/** The records of the snapshots one rollback request was accepted for. */
+export function recordsOf(s: BatchStatus, snapshotIds: readonly string[]) {
+  return s.rollbacks.filter((r) => snapshotIds.includes(r.snapshot_id));
+}
+
+/**
+ * Follows the rollback of `snapshotIds` until each is restored or failed. The batch's own
+ * rollback_status also counts snapshots nobody asked to restore (a one-snapshot rollback leaves the
+ * batch `partially_rolled_back`), so the records of these snapshots decide.
+ */
 export async function watchRollback(
   api: ApiClient,
   batchId: string,
+  snapshotIds: readonly string[],
   opts: PollOptions & { quiet: boolean },
 ): Promise<Polled> {
   let last = -1;
+  const finished = (s: BatchStatus) => recordsOf(s, snapshotIds).filter((r) => FINISHED(r.state)).length;
   const seen = (s: BatchStatus) => {
-    const finished = s.rollbacks.filter((r) => r.state !== 'queued' && r.state !== 'running').length;
-    if (!opts.quiet && finished !== last) {
-      process.stderr.write(`rollback ${s.rollback_status ?? '-'}: ${finished}/${s.rollbacks.length} snapshots done\n`);
-    }
-    last = finished;
+    const n = finished(s);
+    if (!opts.quiet && n !== last) process.stderr.write(`rollback: ${n}/${snapshotIds.length} snapshots done\n`);
+    last = n;
   };
-  return poll(api, batchId, opts, isRollbackDone, seen, () => undefined);
+  return poll(
+    api,
+    batchId,
+    opts,
+    (s) => finished(s) >= snapshotIds.length,
+    seen,
+    () => undefined,
+  );
 }

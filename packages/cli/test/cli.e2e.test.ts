@@ -6,7 +6,8 @@ import type { Json } from '@aegis/core';
 // Relative: the CLI package has no workspace dependency on the testkit (adding one needs an install).
 import { freePort } from '../../testkit/src/redis-provider';
 import { startStack, type Stack } from '../../testkit/src/stack';
-import { CloudProbe, finding, seeded, startSandbox, type SandboxProcess, type Seeded } from './e2e-cloud';
+import { CloudProbe, finding, injectFault, seeded, startSandbox, type SandboxProcess, type Seeded } from './e2e-cloud';
+import { writeLocalStack } from '../src/local-stack';
 import { runCli, type CliRun } from './run-cli';
 
 /*
@@ -64,6 +65,11 @@ function aegis(args: string[], env: Record<string, string> = {}, input?: string)
   return runCli(args, { ...base, ...env }, { cwd: work, ...(input === undefined ? {} : { input }) });
 }
 
+/** Checks the exit code, showing the run's output when it is not the expected one. */
+function expectExit(r: CliRun, code: number): void {
+  if (r.code !== code) throw new Error(`exit ${r.code}, expected ${code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+}
+
 /** stdout under --json: exactly one JSON document. */
 function parsed<T>(r: CliRun): T {
   try {
@@ -95,7 +101,7 @@ const snapOf = (handler: string) => snapshots.find((x) => x.handler === handler)
 
 it('prints help with every command and the exit codes', async () => {
   const r = await aegis(['--help']);
-  expect(r.code).toBe(0);
+  expectExit(r, 0);
   for (const c of ['remediate', 'status', 'snapshots', 'rollback', 'stop', 'resume', 'stopped', 'report', 'findings']) {
     expect(r.stdout).toContain(c);
   }
@@ -114,31 +120,31 @@ it('imports findings from an NDJSON file and from JSON on stdin, refusing an inv
   ];
   writeFileSync(join(work, 'scan.ndjson'), six.map((f) => JSON.stringify(f)).join('\n'));
   const r = await aegis(['findings', 'import', 'scan.ndjson', '--json']);
-  expect(r.code).toBe(0);
+  expectExit(r, 0);
   expect(parsed<{ imported: number }>(r).imported).toBe(6);
 
-  const missing = { findings: [finding('e-missing', 'block-public-ssh', 'sg-00000000deadbeef0', s)] };
-  const piped = await aegis(['findings', 'import', '-'], {}, JSON.stringify(missing));
-  expect(piped.code).toBe(0);
+  const again = { findings: [finding('e-ssh', 'block-public-ssh', s.security_group_id, s)] };
+  const piped = await aegis(['findings', 'import', '-'], {}, JSON.stringify(again));
+  expectExit(piped, 0);
   expect(piped.stdout).toContain('Imported 1 finding from stdin');
 
   writeFileSync(join(work, 'bad.ndjson'), `${JSON.stringify(six[0])}\n{"id":"x","handler":"nope"}\n`);
   const bad = await aegis(['findings', 'import', 'bad.ndjson']);
-  expect(bad.code).toBe(2);
+  expectExit(bad, 2);
   expect(bad.stderr).toContain('nothing was imported');
   expect(bad.stderr).toMatch(/line 2 \(id x\): handler/);
 });
 
 it('remediate --dry-run prints the preview table and the batch id', async () => {
   const r = await aegis(['remediate', '--finding-ids', MAIN.join(','), '--dry-run']);
-  expect(r.code).toBe(0);
+  expectExit(r, 0);
   expect(r.stdout).toMatch(/FINDING +HANDLER +TIER +RESOURCE +NOOP +CHANGES/);
   expect(r.stdout).toMatch(/batch_id: batch-\d{8}-\d{3,}/);
   expect(r.stdout).toMatch(new RegExp(`e-ssh +block-public-ssh +T1 +${s.security_group_id} +no +revoke`));
   expect(r.stdout).toMatch(/e-patch +run-patch-baseline +T3/);
 
   const j = await aegis(['remediate', '-f', 'e-ssh', '-f', 'e-imds', '--dry-run', '--json']);
-  expect(j.code).toBe(0);
+  expectExit(j, 0);
   const preview = parsed<{ batch_id: string; actions_preview: { handler: string; noop: boolean }[] }>(j);
   expect(preview.batch_id).toMatch(/^batch-\d{8}-\d{3,}$/);
   expect(preview.actions_preview.map((a) => a.handler).sort()).toEqual(['block-public-ssh', 'enforce-imdsv2']);
@@ -146,7 +152,7 @@ it('remediate --dry-run prints the preview table and the batch id', async () => 
 
 it('refuses to execute without --yes when stdin is not a terminal, and changes nothing', async () => {
   const r = await aegis(['remediate', '--finding-ids', MAIN.join(',')]);
-  expect(r.code).toBe(5);
+  expectExit(r, 5);
   expect(r.stderr).toMatch(/refusing to execute batch-\S+ .*stdin is not a terminal/);
   expect(r.stderr).toContain('--yes');
   expect(await probe.compliant('block-public-ssh', s.security_group_id)).toBe(false);
@@ -154,14 +160,14 @@ it('refuses to execute without --yes when stdin is not a terminal, and changes n
 
 it('remediate --yes --json executes, then status --watch --json follows it to completed', async () => {
   const r = await aegis(['remediate', '--finding-ids', MAIN.join(','), '--yes', '--json']);
-  expect(r.code).toBe(0);
+  expectExit(r, 0);
   const accepted = parsed<{ batch_id: string; status: string; started_at: string }>(r);
   expect(accepted.batch_id).toMatch(/^batch-/);
   expect(accepted.started_at).toBeTruthy();
   batch = accepted.batch_id;
 
   const w = await aegis(['status', batch, '--watch', '--json', '--interval', '0.5']);
-  expect(w.code).toBe(0);
+  expectExit(w, 0);
   const final = parsed<Status>(w);
   expect(final).toMatchObject({ batch_id: batch, status: 'completed', failed: 0, pending: 0 });
   expect(final.items.map((i) => i.state)).toEqual(Array(6).fill('succeeded'));
@@ -170,26 +176,14 @@ it('remediate --yes --json executes, then status --watch --json follows it to co
   expect(await probe.compliant('s3-block-public-access', s.bucket)).toBe(true);
 
   const human = await aegis(['status', batch]);
-  expect(human.code).toBe(0);
+  expectExit(human, 0);
   expect(human.stdout).toMatch(new RegExp(`${batch} +completed +· +6 completed, 0 failed, 0 pending`));
   expect(human.stdout).toMatch(/e-keys +rotate-iam-keys +T3 +\S+ +succeeded +1 +snap-\d+/);
 });
 
-it('a watched batch with a failed item ends with a summary and exit code 1', async () => {
-  const r = await aegis(['remediate', '--finding-ids', 'e-missing', '--yes', '--watch', '--interval', '0.5']);
-  expect(r.code).toBe(1);
-  expect(r.stdout).toMatch(/finished with failures/);
-  expect(r.stdout).toMatch(/e-missing block-public-ssh sg-00000000deadbeef0: failed \(resource_not_found/);
-  expect(r.stderr).toMatch(/batch-\S+ +(running|completed_with_failures)/);
-
-  const j = await aegis(['remediate', '-f', 'e-missing', '--yes', '--watch', '--json', '--interval', '0.5']);
-  expect(j.code).toBe(1);
-  expect(parsed<Status>(j).failed).toBe(1);
-});
-
 it('snapshots lists one snapshot per changed resource', async () => {
   const j = await aegis(['snapshots', batch, '--json']);
-  expect(j.code).toBe(0);
+  expectExit(j, 0);
   snapshots = parsed<SnapshotRow[]>(j);
   expect(snapshots.map((x) => x.handler).sort()).toEqual([
     'block-public-ssh',
@@ -206,7 +200,7 @@ it('snapshots lists one snapshot per changed resource', async () => {
 
 it('rollback --dry-run shows what comes back and refuses the irreversible handler', async () => {
   const one = await aegis(['rollback', batch, '--snapshot', snapOf('block-public-ssh'), '--dry-run']);
-  expect(one.code).toBe(0);
+  expectExit(one, 0);
   expect(one.stdout).toMatch(
     new RegExp(`${snapOf('block-public-ssh')} +e-ssh +block-public-ssh .* ready +undo: revoke`),
   );
@@ -221,23 +215,53 @@ it('rollback --dry-run shows what comes back and refuses the irreversible handle
 it('rollback needs --yes without a terminal, then restores the security group', async () => {
   const sg = snapOf('block-public-ssh');
   const refused = await aegis(['rollback', batch, '--snapshot', sg]);
-  expect(refused.code).toBe(5);
+  expectExit(refused, 5);
   expect(refused.stderr).toContain('without confirmation');
 
   const r = await aegis(['rollback', batch, '--snapshot', sg, '--yes', '--watch', '--interval', '0.5']);
-  expect(r.code).toBe(0);
+  expectExit(r, 0);
   expect(r.stdout).toMatch(new RegExp(`${sg} +block-public-ssh +${s.security_group_id} +rolled_back`));
   expect(await probe.compliant('block-public-ssh', s.security_group_id)).toBe(false);
-  expect(parsed<Status>(await aegis(['status', batch, '--json'])).rollback_status).toBe('rolled_back');
+  const after = parsed<Status & { rollbacks: { snapshot_id: string; state: string }[] }>(
+    await aegis(['status', batch, '--json']),
+  );
+  // One of five reversible snapshots restored: the batch as a whole is partially rolled back.
+  expect(after.rollback_status).toBe('partially_rolled_back');
+  expect(after.rollbacks).toContainEqual(expect.objectContaining({ snapshot_id: sg, state: 'rolled_back' }));
 
   const patch = await aegis(['rollback', batch, '--snapshot', snapOf('run-patch-baseline'), '--yes']);
-  expect(patch.code).toBe(5);
+  expectExit(patch, 5);
   expect(patch.stdout + patch.stderr).toMatch(/cannot be rolled back/);
+});
+
+it('a watched batch with a failed item ends with a summary and exit code 1', async () => {
+  // The rollback above opened the group again; the cloud now refuses the fix twice.
+  await injectFault(sandbox?.url ?? '', {
+    operation: 'RevokeSecurityGroupIngress',
+    resource_id: s.security_group_id,
+    code: 'UnauthorizedOperation',
+    times: 2,
+  });
+  await aegis(
+    ['findings', 'import', '-'],
+    {},
+    JSON.stringify([finding('e-denied', 'block-public-ssh', s.security_group_id, s)]),
+  );
+  const r = await aegis(['remediate', '--finding-ids', 'e-denied', '--yes', '--watch', '--interval', '0.5']);
+  expectExit(r, 1);
+  expect(r.stdout).toMatch(/finished with failures/);
+  expect(r.stdout).toMatch(/e-denied block-public-ssh sg-\S+: failed \(UnauthorizedOperation/);
+  expect(r.stderr).toMatch(/batch-\S+ +(running|completed_with_failures|stopped)/);
+
+  const j = await aegis(['remediate', '-f', 'e-denied', '--yes', '--watch', '--json', '--interval', '0.5']);
+  expectExit(j, 1);
+  expect(parsed<Status>(j).failed).toBe(1);
+  expect(await probe.compliant('block-public-ssh', s.security_group_id)).toBe(false);
 });
 
 it('emergency stop holds a new batch until resume', async () => {
   const stop = await aegis(['stop', '--reason', 'cli e2e']);
-  expect(stop.code).toBe(0);
+  expectExit(stop, 0);
   expect(stop.stdout).toContain('Emergency stop in effect');
   const state = parsed<{ paused: boolean; reason: string }>(await aegis(['stopped', '--json']));
   expect(state).toMatchObject({ paused: true, reason: 'cli e2e' });
@@ -248,7 +272,7 @@ it('emergency stop holds a new batch until resume', async () => {
     JSON.stringify([finding('e-ssh-2', 'block-public-ssh', s.security_group_id, s)]),
   );
   const r = await aegis(['remediate', '-f', 'e-ssh-2', '--yes', '--json']);
-  expect(r.code).toBe(0);
+  expectExit(r, 0);
   const held = parsed<{ batch_id: string; dispatcher_paused: boolean }>(r);
   expect(held.dispatcher_paused).toBe(true);
   expect(r.stderr).toContain('runs after `aegis resume`');
@@ -265,7 +289,7 @@ it('emergency stop holds a new batch until resume', async () => {
 
 it('report, handlers and iam-policy: the local policy covers every action the gateway reports', async () => {
   const total = parsed<{ total: number; success_rate: number }>(await aegis(['report', '--period', '7d', '--json']));
-  expect(total.total).toBeGreaterThanOrEqual(8);
+  expect(total.total).toBeGreaterThanOrEqual(9);
   const by = parsed<{ handler: string }[]>(await aegis(['report', '--group-by', 'handler', '--json']));
   expect(by.map((x) => x.handler)).toContain('block-public-ssh');
   expect((await aegis(['report'])).stdout).toMatch(/success_rate: +\d+(\.\d)?%/);
@@ -283,20 +307,28 @@ it('report, handlers and iam-policy: the local policy covers every action the ga
 
 it('auth and validation errors: 401 and 403 exit 3, 400/404 exit 2, with clear messages', async () => {
   const wrong = await aegis(['status', batch], { AEGIS_API_TOKEN: 'wrong' });
-  expect(wrong.code).toBe(3);
+  expectExit(wrong, 3);
   expect(wrong.stderr).toMatch(/unauthorized \(401\)/);
   const reader = { AEGIS_API_TOKEN: '', API_TOKEN: READ_TOKEN };
   expect((await aegis(['status', batch], reader)).code).toBe(0);
   const forbidden = await aegis(['remediate', '-f', 'e-ssh', '--dry-run'], reader);
-  expect(forbidden.code).toBe(3);
+  expectExit(forbidden, 3);
   expect(forbidden.stderr).toContain('lacks the "remediation:execute" scope');
 
   const unknown = await aegis(['status', 'batch-20990101-999']);
-  expect(unknown.code).toBe(2);
+  expectExit(unknown, 2);
   expect(unknown.stderr).toContain('no batch batch-20990101-999');
   const invalid = await aegis(['remediate', '-f', 'bad id!', '--dry-run']);
-  expect(invalid.code).toBe(2);
+  expectExit(invalid, 2);
   expect(invalid.stderr).toMatch(/- finding_ids\.0: /);
+});
+
+it('finds the stack `pnpm start` published, with no URL or token set (the runbook line as written)', async () => {
+  const file = join(work, 'local-stack.json');
+  writeLocalStack({ api_url: live().apiUrl, token: live().token, pid: live().process.pid ?? process.pid }, file);
+  const r = await runCli(['remediate', '--finding-ids', 'e-ssh,e-imds', '--dry-run'], { AEGIS_LOCAL_STACK_FILE: file });
+  expectExit(r, 0);
+  expect(r.stdout).toMatch(/batch_id: batch-/);
 });
 
 it('rollback --from-file restores straight from a snapshot file with the stack stopped', async () => {
@@ -312,11 +344,11 @@ it('rollback --from-file restores straight from a snapshot file with the stack s
   stack = undefined;
 
   const down = await aegis(['status', batch], { AEGIS_API_URL: apiUrl });
-  expect(down.code).toBe(4);
+  expectExit(down, 4);
   expect(down.stderr).toContain(`cannot reach the Aegis API at ${apiUrl}: connection refused`);
   const cloud = { AEGIS_CLOUD: 'sandbox', AEGIS_SANDBOX_PORT: String(sandbox?.port) };
   const dry = await aegis(['rollback', '--from-file', fileOf('enforce-imdsv2'), '--dry-run'], cloud);
-  expect(dry.code).toBe(0);
+  expectExit(dry, 0);
   expect(dry.stdout).toContain('Live state now:');
   expect(dry.stdout).toContain('Drift: none');
   const viaEndpoint = {
@@ -332,16 +364,16 @@ it('rollback --from-file restores straight from a snapshot file with the stack s
   expect((await aegis(['rollback', '--from-file', fileOf('enforce-imdsv2')], cloud)).code).toBe(5);
 
   const done = await aegis(['rollback', '--from-file', fileOf('enforce-imdsv2'), '--yes'], cloud);
-  expect(done.code).toBe(0);
+  expectExit(done, 0);
   expect(done.stdout).toContain('it matches the snapshot again');
   expect(await probe.matches('enforce-imdsv2', s.imds_instance_id, imds.previous_state, imds.ops)).toBeNull();
   expect(await probe.compliant('enforce-imdsv2', s.imds_instance_id)).toBe(false);
 
   const again = await aegis(['rollback', '--from-file', fileOf('enforce-imdsv2'), '--yes'], cloud);
-  expect(again.code).toBe(5);
+  expectExit(again, 5);
   expect(again.stderr).toContain('changed since the remediation');
   const irreversible = await aegis(['rollback', '--from-file', fileOf('run-patch-baseline'), '--dry-run'], cloud);
-  expect(irreversible.code).toBe(5);
+  expectExit(irreversible, 5);
   expect(irreversible.stderr).toContain('run-patch-baseline is not reversible');
   expect((await aegis(['rollback', '--from-file', 'nope.json'], cloud)).code).toBe(2);
 });

@@ -120,3 +120,16 @@ export class CloudProbe {
 export function finding(id: string, handler: string, resourceId: string, s: Seeded, region = s.region) {
   return { id, handler, provider: 'aws', account_id: s.account_id, region, resource_id: resourceId, severity: 'high' };
 }
+
+/** Make the sandbox fail matching calls (its chaos admin API), e.g. AccessDenied on one resource. */
+export async function injectFault(
+  sandboxUrl: string,
+  fault: { operation: string; resource_id: string; code: string; times: number },
+): Promise<void> {
+  const res = await fetch(`${sandboxUrl}/_sandbox/faults`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(fault),
+  });
+  if (!res.ok) throw new Error(`POST /_sandbox/faults -> ${res.status} ${await res.text()}`);
+}

@@ -55,6 +55,11 @@ describe('describeDetails', () => {
       'snap-001: changed',
     ]);
     expect(describeDetails({ finding_ids: ['f-1', 'f-2'] })).toEqual(['finding_ids: ["f-1","f-2"]']);
+    expect(
+      describeDetails({
+        missing: [{ finding_id: 'e-1', resource_id: 'sg-1', account_id: '123456789012', region: 'us-east-1' }],
+      }),
+    ).toEqual(['e-1: resource_id=sg-1 account_id=123456789012 region=us-east-1']);
   });
 });
 

@@ -13,7 +13,7 @@ import {
   renderRollbackRecords,
   rollbackReady,
 } from '../rollback-views';
-import { watchRollback } from '../watch';
+import { recordsOf, watchRollback } from '../watch';
 import { watchOptions } from './watch-flags';
 
 interface RollbackOptions {
@@ -101,11 +101,11 @@ async function rollbackBatch(ctx: Context, batch: string, opts: RollbackOptions)
     return;
   }
   if (!ctx.json) ctx.print(renderRollbackAccepted(res.data));
-  const final = await watchRollback(api, batch, { intervalMs: watch.intervalMs, quiet: ctx.json });
-  const status = final.status.rollback_status ?? 'unknown';
+  const final = await watchRollback(api, batch, res.data.accepted, { intervalMs: watch.intervalMs, quiet: ctx.json });
+  const records = recordsOf(final.status, res.data.accepted);
   if (ctx.json) ctx.printJson(final.raw);
-  ctx.print(['', ...renderRollbackRecords(batch, status, final.status.rollbacks)]);
-  if (status !== 'rolled_back') process.exitCode = ExitCode.failures;
+  ctx.print(['', ...renderRollbackRecords(batch, final.status.rollback_status ?? '-', records)]);
+  if (records.some((r) => r.state !== 'rolled_back')) process.exitCode = ExitCode.failures;
 }
 
 async function rollbackFromFile(ctx: Context, file: string, opts: RollbackOptions): Promise<void> {

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { contextOf } from '../context';
-import { renderStatus } from '../views';
+import { isBatchDone } from '../api-types';
+import { ExitCode } from '../errors';
+import { batchHasFailures, renderStatus } from '../views';
 import { fetchStatus } from '../watch';
 import { finishWatch, watchOptions } from './watch-flags';
 
@@ -15,10 +17,12 @@ export function registerStatus(program: Command): void {
     .summary('show a batch: counts, items, errors, rollback status')
     .description(
       'Shows where a batch stands: completed / failed / pending, each item with its state, attempts, ' +
-        'snapshot and error. With --watch, follows the batch to its end and exits 1 if anything failed.',
+        'snapshot and error, and its rollbacks. On a terminal it follows a running batch with a progress bar ' +
+        'until it ends (--no-watch: one look). Exits 1 when the batch finished with failures.',
     )
     .argument('<batch>', 'batch id, e.g. batch-20260226-001')
-    .option('-w, --watch', 'follow the batch with a progress bar until it finishes')
+    .option('-w, --watch', 'follow the batch until it finishes (default on a terminal)')
+    .option('--no-watch', 'one look, even on a terminal')
     .option('--interval <seconds>', 'seconds between polls while watching', '1')
     .addHelpText(
       'after',
@@ -26,11 +30,11 @@ export function registerStatus(program: Command): void {
     )
     .action(async (batch: string, opts: StatusOptions, cmd: Command) => {
       const ctx = contextOf(cmd);
-      // Watching is asked for explicitly here: a plain `status` is a one-shot query.
-      const watch = watchOptions(ctx, { watch: opts.watch === true, interval: opts.interval });
+      const watch = watchOptions(ctx, opts);
       if (watch.enabled) return finishWatch(ctx, batch, watch);
       const { status, raw } = await fetchStatus(ctx.api(), batch);
       if (ctx.json) ctx.printJson(raw);
       ctx.print(renderStatus(status));
+      if (isBatchDone(status) && batchHasFailures(status)) process.exitCode = ExitCode.failures;
     });
 }

@@ -31,6 +31,12 @@ export async function finishWatch(ctx: Context, batchId: string, watch: WatchCho
     quiet: ctx.json && process.stderr.isTTY !== true,
   });
   if (ctx.json) ctx.printJson(final.raw);
-  else ctx.print(['', ...renderStatus(final.status), '', ...renderSummary(final.status)]);
+  else if (final.status.status === 'planned') {
+    ctx.print([
+      ...renderStatus(final.status),
+      '',
+      `${batchId} is a dry run that has not been executed: nothing to follow.`,
+    ]);
+  } else ctx.print(['', ...renderStatus(final.status), '', ...renderSummary(final.status)]);
   if (batchHasFailures(final.status)) process.exitCode = ExitCode.failures;
 }
