@@ -5,7 +5,7 @@ import {
   type RouteConfig,
 } from '@asteasolutions/zod-to-openapi';
 import { BatchId, HANDLER_NAMES, HandlerName, SafeId } from '@aegis/core';
-import { AegisEvent, AuditEntry } from '@aegis/dispatch';
+import { AegisEvent } from '@aegis/dispatch';
 import { z } from 'zod';
 import {
   EmergencyStopRequest,
@@ -336,11 +336,9 @@ function generate(): ReturnType<OpenApiGeneratorV31['generateDocument']> {
       'An API token (AEGIS_API_TOKEN, or one of AEGIS_API_TOKENS_FILE). Each operation names the scope it needs: findings:write, remediation:read, remediation:execute, remediation:rollback, remediation:admin.',
   });
   // Published on the Redis stream `<prefix>:events` and to webhooks, not served by a path.
-  registry.register(
-    'AegisEvent',
-    AegisEvent.meta({ description: 'An event for other services (docs/accounts-audit-events.md).' }),
-  );
-  registry.register('AuditEntry', AuditEntry);
+  // Published on the Redis stream `<prefix>:events` and to webhooks, not served by a path: a
+  // component of its own, converted from the same zod schema the publisher validates with.
+  registry.registerComponent('schemas', 'AegisEvent', eventComponent());
   for (const { scope, ...op } of operations()) {
     registry.registerPath({
       ...op,
@@ -369,6 +367,13 @@ function generate(): ReturnType<OpenApiGeneratorV31['generateDocument']> {
       { name: 'meta', description: 'This document, health and metrics (no token).' },
     ],
   });
+}
+
+type SchemaObject = Parameters<OpenAPIRegistry['registerComponent']>[2];
+
+function eventComponent(): SchemaObject {
+  const { $schema: _draft, ...schema } = z.toJSONSchema(AegisEvent, { io: 'output' }) as Record<string, unknown>;
+  return { ...schema, description: 'An event for other services (docs/accounts-audit-events.md).' } as SchemaObject;
 }
 
 let cached: ReturnType<typeof generate> | undefined;
