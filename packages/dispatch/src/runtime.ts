@@ -77,7 +77,8 @@ export function createRuntime(service: string, env: CommonEnv, role: 'worker' | 
         )
       : null;
   // Every role draws from it: workers and rollbacks change resources, the gateway's dry runs read them.
-  const account = accountOfCredentials(env.AEGIS_ACCOUNT_ID, () => clients.callerAccount(env.AWS_REGION));
+  // Calls without an account of their own count against the clients' home account (one STS lookup).
+  const account = accountOfCredentials(env.AEGIS_ACCOUNT_ID, () => clients.homeAccount());
   const clients: CloudClients = new CloudClients(
     {
       cloud: env.AEGIS_CLOUD,
