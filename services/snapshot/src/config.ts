@@ -31,12 +31,23 @@ export const SnapshotEnv = CommonEnv.extend({
   AEGIS_SNAPSHOT_STORE: StoreUrl.default(StoreUrl.parse('file://./.aegis/snapshots')),
   /** The snapshot bucket may live in another region than the resources. */
   AEGIS_SNAPSHOT_REGION: z.string().optional(),
+  /** The store's own S3-compatible endpoint, path-style (Google Cloud Storage: https://storage.googleapis.com). */
+  AEGIS_SNAPSHOT_S3_ENDPOINT: z.url().optional(),
+  /** HMAC keys for that endpoint (GCS: a service account's HMAC key); unset: the ambient credentials. */
+  AEGIS_SNAPSHOT_S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  AEGIS_SNAPSHOT_S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   /**
    * How long a folder store keeps snapshots for audit (`0`: for ever). An S3 store is expired by
    * the bucket's lifecycle rule instead (docs/rollback.md), as the service may not delete objects.
    */
   AEGIS_SNAPSHOT_RETENTION: DurationMs.default(30 * 86_400_000),
 }).superRefine((env, ctx) => {
+  if (!env.AEGIS_SNAPSHOT_S3_ACCESS_KEY_ID !== !env.AEGIS_SNAPSHOT_S3_SECRET_ACCESS_KEY)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['AEGIS_SNAPSHOT_S3_SECRET_ACCESS_KEY'],
+      message: 'set both AEGIS_SNAPSHOT_S3_ACCESS_KEY_ID and AEGIS_SNAPSHOT_S3_SECRET_ACCESS_KEY, or neither',
+    });
   if (env.AEGIS_SNAPSHOT_RETENTION > 0 && env.AEGIS_SNAPSHOT_RETENTION < env.AEGIS_ROLLBACK_WINDOW)
     ctx.addIssue({
       code: 'custom',

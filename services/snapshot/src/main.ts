@@ -5,6 +5,7 @@ import { createSnapshotApp } from './app';
 import { SnapshotEnv } from './config';
 import { startRollbackWorker } from './rollback-worker';
 import { FileSnapshotStore, S3SnapshotStore, type SnapshotStore } from './snapshot-store';
+import { storeS3Client } from './store-s3-client';
 
 async function main(): Promise<void> {
   const env = loadConfigOrExit('snapshot', SnapshotEnv);
@@ -14,9 +15,22 @@ async function main(): Promise<void> {
   let store: SnapshotStore;
   if (cfg.kind === 'file') store = new FileSnapshotStore(cfg.dir);
   else {
-    const s3: S3Client = env.AEGIS_SNAPSHOT_REGION
-      ? rt.clients.s3(env.AEGIS_SNAPSHOT_REGION)
-      : rt.clients.s3(env.AWS_REGION);
+    const s3: S3Client = env.AEGIS_SNAPSHOT_S3_ENDPOINT
+      ? storeS3Client({
+          endpoint: env.AEGIS_SNAPSHOT_S3_ENDPOINT,
+          region: env.AEGIS_SNAPSHOT_REGION ?? 'auto',
+          ...(env.AEGIS_SNAPSHOT_S3_ACCESS_KEY_ID && env.AEGIS_SNAPSHOT_S3_SECRET_ACCESS_KEY
+            ? {
+                credentials: {
+                  accessKeyId: env.AEGIS_SNAPSHOT_S3_ACCESS_KEY_ID,
+                  secretAccessKey: env.AEGIS_SNAPSHOT_S3_SECRET_ACCESS_KEY,
+                },
+              }
+            : {}),
+        })
+      : env.AEGIS_SNAPSHOT_REGION
+        ? rt.clients.s3(env.AEGIS_SNAPSHOT_REGION)
+        : rt.clients.s3(env.AWS_REGION);
     store = new S3SnapshotStore(s3, cfg.bucket, cfg.prefix);
   }
   const shutdown = new ShutdownManager(rt.log, 60_000);
