@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { version } from '../package.json';
 import { registerFindings } from './commands/findings';
 import { registerHandlers } from './commands/handlers';
 import { registerIamPolicy } from './commands/iam-policy';
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--api-url <url>', 'Aegis API base URL (env AEGIS_API_URL; default: see Environment)'))
     .addOption(new Option('--token <token>', 'API bearer token (env AEGIS_API_TOKEN or API_TOKEN)'))
     .option('--json', 'machine-readable output: only JSON on stdout, messages on stderr')
+    .version(version, '-V, --version', 'print the CLI version')
     .helpOption('-h, --help', 'show help (also: aegis <command> --help)')
     .showHelpAfterError('(run with --help for usage)')
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })

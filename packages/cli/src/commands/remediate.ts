@@ -80,7 +80,10 @@ async function remediate(ctx: Context, opts: RemediateOptions): Promise<void> {
   if (ctx.json) ctx.note(previewLines.join('\n'));
   else ctx.print(previewLines);
   const counts = countPreview(preview);
-  if (counts.errors) ctx.note(`warning: ${plural(counts.errors, 'item')} will fail as previewed (see CHANGES).`);
+  if (counts.errors)
+    ctx.note(
+      `warning: ${plural(counts.errors, 'item')} could not be planned (see CHANGES); the gateway may refuse the batch.`,
+    );
   await confirm(`Execute ${preview.batch_id}: ${plural(counts.changing, 'resource')} to change?`, {
     yes: opts.yes === true,
     interactive: ctx.interactive,
