@@ -1,0 +1,141 @@
+import { randomBytes } from 'node:crypto';
+import { CommonEnv } from '../../packages/core/src/config';
+import type { Finding } from '../../packages/core/src/schemas';
+import { createQueues } from '../../packages/dispatch/src/queues';
+import type { PlanItem } from '../../packages/dispatch/src/records';
+import { createRuntime } from '../../packages/dispatch/src/runtime';
+import { RemediationService } from '../../services/api-gateway/src/remediation-service';
+import { rssBytes } from '../lib/proc';
+import { ACCOUNT, REGION, dropGroups, seedOpenSshGroups } from '../lib/sandbox';
+import { PREFIX, keys, planBatch, redisUsedMemory, type BenchStack } from '../lib/stack';
+import { round } from '../lib/stats';
+import type { Sizes } from '../lib/config';
+
+export interface MemoryPoint {
+  queued: number;
+  /** Findings plus the dry run's plan items, bytes per item. */
+  redis_bytes_per_planned_item: number;
+  /** What execute adds: item records, counters and the BullMQ jobs, bytes per item. */
+  redis_bytes_per_queued_item: number;
+  enqueue_s: number;
+  enqueue_items_per_s: number;
+  gateway_rss_mib: number;
+  worker_t1_rss_mib: number;
+}
+
+export interface MemoryResult {
+  idle: { gateway_rss_mib: number; worker_t1_rss_mib: number };
+  points: MemoryPoint[];
+}
+
+const mib = (b: number | null) => round((b ?? 0) / 2 ** 20, 1);
+
+/**
+ * Redis bytes and process RSS with many items waiting: the T1 queue is paused, the items are
+ * planned from a real dry-run item and enqueued by the gateway's own execute (RemediationService,
+ * run in this process against the stack's Redis: a dry run of 100,000 findings through the API
+ * would inspect 100,000 resources first, and one batch is capped at 10,000 there).
+ */
+export async function runMemory(bs: BenchStack, sizes: Sizes, say: (m: string) => void): Promise<MemoryResult> {
+  const env = CommonEnv.parse({ REDIS_URL: bs.stack.redisUrl, LOG_LEVEL: 'warn', AEGIS_QUEUE_PREFIX: PREFIX });
+  const rt = createRuntime('bench-enqueue', env, 'producer');
+  const queues = createQueues(rt.bullConnection, PREFIX);
+  const svc = new RemediationService(rt, queues, {
+    planTtlMs: 86_400_000,
+    productionAccounts: new Set(),
+    changeTicketPattern: /^.*$/,
+    maxBatchItems: Number.MAX_SAFE_INTEGER,
+  });
+  const sg = seedOpenSshGroups(bs.sandbox, 1);
+  const pids = { gateway: bs.pidOf('api-gateway'), t1: bs.pidOf('worker-t1') };
+  const rss = async () => {
+    // Let the gateway build what a scrape builds (queue depth per tier and state) before reading its RSS.
+    await fetch(`${bs.stack.apiUrl}/metrics`).then((r) => r.arrayBuffer());
+    return { gateway_rss_mib: mib(rssBytes(pids.gateway ?? 0)), worker_t1_rss_mib: mib(rssBytes(pids.t1 ?? 0)) };
+  };
+  try {
+    const real = await planBatch(bs, 'memtpl', sg);
+    const template = (await rt.store.getPlanItems(real.batchId))[0];
+    if (!template) throw new Error('memory: the template dry run has no item');
+    const tplJson = JSON.stringify(template);
+    await queues.tiers.T1.pause();
+    const idle = await rss();
+    const points: MemoryPoint[] = [];
+    for (const n of [sizes.memSmall, sizes.memLarge]) {
+      const tag = `mem${n}`;
+      const now = new Date().toISOString();
+      const items: PlanItem[] = [];
+      const findings: Finding[] = [];
+      for (let i = 0; i < n; i++) {
+        const id = `${tag}-${i}`;
+        const res = `sg-${randomBytes(9).toString('hex').slice(0, 17)}`;
+        items.push({
+          ...(JSON.parse(tplJson.replaceAll(template.resource_id, res)) as PlanItem),
+          finding_id: id,
+        });
+        findings.push({
+          id,
+          handler: 'block-public-ssh',
+          provider: 'aws',
+          account_id: ACCOUNT,
+          region: REGION,
+          resource_id: res,
+          severity: 'medium',
+          title: '',
+          dependencies: [],
+          status: 'open',
+          created_at: now,
+          updated_at: now,
+        });
+      }
+      const m0 = await redisUsedMemory(bs.redis);
+      for (let i = 0; i < n; i += 5000) await rt.store.upsertFindings(findings.slice(i, i + 5000));
+      const batchId = await rt.store.nextBatchId(new Date());
+      await rt.store.createPlannedBatch(
+        {
+          batch_id: batchId,
+          created_at: now,
+          finding_ids: findings.map((f) => f.id),
+          estimated_duration_s: 0,
+          requested_by: 'bench',
+        },
+        items,
+      );
+      const m1 = await redisUsedMemory(bs.redis);
+      const t0 = performance.now();
+      await svc.execute({ batch_id: batchId, finding_ids: findings.map((f) => f.id) }, 'bench');
+      const enqueueS = (performance.now() - t0) / 1000;
+      const m2 = await redisUsedMemory(bs.redis);
+      const p: MemoryPoint = {
+        queued: n,
+        redis_bytes_per_planned_item: Math.round((m1 - m0) / n),
+        redis_bytes_per_queued_item: Math.round((m2 - m1) / n),
+        enqueue_s: round(enqueueS, 2),
+        enqueue_items_per_s: Math.round(n / enqueueS),
+        ...(await rss()),
+      };
+      say(
+        `memory: ${n} queued: ${p.redis_bytes_per_queued_item} B/item in Redis, enqueued in ${p.enqueue_s} s; gateway ${p.gateway_rss_mib} MiB, T1 worker ${p.worker_t1_rss_mib} MiB`,
+      );
+      points.push(p);
+      // Take the items away again (never run): jobs, batch records and findings.
+      await queues.tiers.T1.drain();
+      const del = [
+        keys.batchPlan(batchId),
+        keys.batchPlanItems(batchId),
+        keys.batchItems(batchId),
+        keys.batchCounts(batchId),
+        keys.batchMeta(batchId),
+      ];
+      await rt.redis.del(...del);
+      for (let i = 0; i < n; i += 5000)
+        await rt.redis.del(...findings.slice(i, i + 5000).map((f) => keys.finding(f.id)));
+    }
+    return { idle, points };
+  } finally {
+    await queues.tiers.T1.resume();
+    dropGroups(bs.sandbox, sg);
+    await queues.close();
+    await rt.close();
+  }
+}
