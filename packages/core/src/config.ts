@@ -72,7 +72,13 @@ const TierOverride = {
 
 /** Settings every service shares (DESIGN.md "Configuration names"). */
 export const CommonEnv = z.object({
-  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  REDIS_URL: z
+    .string()
+    .regex(
+      /^rediss?:\/\/[^/?#]+(\/\d+)?\/?$/,
+      'redis://host:port[/db], or redis://h1:p1,h2:p2,h3:p3 for a Redis Cluster',
+    )
+    .default('redis://127.0.0.1:6379'),
   AEGIS_REDIS_CLUSTER: z
     .enum(['true', 'false'])
     .default('false')

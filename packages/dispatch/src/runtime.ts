@@ -2,6 +2,8 @@ import {
   CommonEnv,
   createLogger,
   createRedis,
+  parseRedisUrl,
+  type RedisNode,
   resolveTiers,
   tierOverrides,
   type Logger,
@@ -47,15 +49,15 @@ export interface Runtime {
 
 export function bullConnectionOptions(env: CommonEnv, role: 'worker' | 'producer'): ConnectionOptions {
   if (env.AEGIS_REDIS_CLUSTER) return createRedis({ url: env.REDIS_URL, cluster: true }, 'worker') as ConnectionOptions;
-  const u = new URL(env.REDIS_URL);
-  const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0;
+  const p = parseRedisUrl(env.REDIS_URL);
+  const node = p.nodes[0] as RedisNode;
   return {
-    host: u.hostname,
-    port: Number(u.port || 6379),
-    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
-    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
-    ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
-    db,
+    host: node.host,
+    port: node.port,
+    ...(p.username ? { username: p.username } : {}),
+    ...(p.password ? { password: p.password } : {}),
+    ...(p.tls ? { tls: {} } : {}),
+    db: p.db,
     maxRetriesPerRequest: null,
     ...(role === 'producer' ? { enableOfflineQueue: false } : {}),
   };
