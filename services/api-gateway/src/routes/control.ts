@@ -35,7 +35,10 @@ export function controlRoutes(rt: Runtime, tokens: TokenStore, queues: DispatchQ
       { action: 'emergency_stop', status: 'paused', reason: body.reason, stopped_by: who },
       'emergency stop: all tiers paused',
     );
-    await rt.events.publish('dispatcher.stopped', { reason: body.reason, by: who });
+    // The stop holds whatever happens to its announcement.
+    await rt.events
+      .publish('dispatcher.stopped', { reason: body.reason, by: who })
+      .catch((err: unknown) => rt.log.error({ err: (err as Error).message }, 'event not published'));
     res.json(await state());
   });
 
@@ -44,7 +47,9 @@ export function controlRoutes(rt: Runtime, tokens: TokenStore, queues: DispatchQ
     await rt.store.setEmergencyStop(null);
     await Promise.all(TIER_NAMES.map((t) => queues.tiers[t].resume()));
     rt.log.warn({ action: 'resume', status: 'running', resumed_by: who }, 'emergency stop lifted: all tiers resumed');
-    await rt.events.publish('dispatcher.resumed', { by: who });
+    await rt.events
+      .publish('dispatcher.resumed', { by: who })
+      .catch((err: unknown) => rt.log.error({ err: (err as Error).message }, 'event not published'));
     res.json(await state());
   });
 
