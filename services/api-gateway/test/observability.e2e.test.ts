@@ -7,12 +7,8 @@ import { parse as parseYaml } from 'yaml';
 import { REPO_ROOT, startStack, type Stack } from '@aegis/testkit';
 // The gateway package does not depend on the AWS SDK; the handlers package does, and its copy is
 // the one the workers use against the same sandbox.
-import {
-  AuthorizeSecurityGroupIngressCommand,
-  CreateSecurityGroupCommand,
-  EC2Client,
-} from '../../../packages/handlers/node_modules/@aws-sdk/client-ec2';
-import { CreateBucketCommand, S3Client } from '../../../packages/handlers/node_modules/@aws-sdk/client-s3';
+import { AuthorizeSecurityGroupIngressCommand, CreateSecurityGroupCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { openApiDocument } from '../src/openapi';
 
 /*

@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Stack } from '@aegis/testkit';
-import { IAMClient } from '../../../packages/handlers/node_modules/@aws-sdk/client-iam';
+import { IAMClient } from '@aws-sdk/client-iam';
 // The worker reaches AWS only through @aegis/handlers, so it has no SDK dependency of its own; the
 // tests use that package's copy of the real SDK v3 instead of adding one to the lockfile.
 import {
@@ -10,15 +10,10 @@ import {
   DescribeSecurityGroupsCommand,
   EC2Client,
   type IpPermission,
-} from '../../../packages/handlers/node_modules/@aws-sdk/client-ec2';
+} from '@aws-sdk/client-ec2';
 
-export * from '../../../packages/handlers/node_modules/@aws-sdk/client-ec2';
-export {
-  CreateAccessKeyCommand,
-  CreateUserCommand,
-  IAMClient,
-  ListAccessKeysCommand,
-} from '../../../packages/handlers/node_modules/@aws-sdk/client-iam';
+export * from '@aws-sdk/client-ec2';
+export { CreateAccessKeyCommand, CreateUserCommand, IAMClient, ListAccessKeysCommand } from '@aws-sdk/client-iam';
 
 export const ACCOUNT = '123456789012';
 
