@@ -61,15 +61,6 @@ export class RemediationService {
         unknown_finding_ids: unknown,
       });
     const findings = found as Finding[];
-    const allowed = this.policy.allowedAccounts;
-    const outside = allowed ? findings.filter((f) => !allowed.has(f.account_id)) : [];
-    if (outside.length)
-      throw new ApiError(
-        422,
-        'account_not_allowed',
-        `findings of accounts outside AEGIS_ALLOWED_ACCOUNTS: ${outside.map((f) => `${f.id} (${f.account_id})`).join(', ')}`,
-        { finding_ids: outside.map((f) => f.id), accounts: [...new Set(outside.map((f) => f.account_id))] },
-      );
     const providers = [...new Set(findings.map((f) => f.provider))];
     if (providers.length > 1)
       throw new ApiError(422, 'mixed_providers', `findings of one provider per batch (got ${providers.join(', ')})`, {
@@ -91,10 +82,24 @@ export class RemediationService {
     return findings;
   }
 
+  /** AEGIS_ALLOWED_ACCOUNTS holds for every way a finding reaches a plan (batch or single resource). */
+  private assertAccountsAllowed(findings: Finding[]): void {
+    const allowed = this.policy.allowedAccounts;
+    const outside = allowed ? findings.filter((f) => !allowed.has(f.account_id)) : [];
+    if (outside.length)
+      throw new ApiError(
+        422,
+        'account_not_allowed',
+        `findings of accounts outside AEGIS_ALLOWED_ACCOUNTS: ${outside.map((f) => `${f.id} (${f.account_id})`).join(', ')}`,
+        { finding_ids: outside.map((f) => f.id), accounts: [...new Set(outside.map((f) => f.account_id))] },
+      );
+  }
+
   async dryRun(
     findings: Finding[],
     opts: { executorTier?: Tier | undefined; requestedBy: string; singleHandler?: string },
   ) {
+    this.assertAccountsAllowed(findings);
     const items = await planFindings(
       { registry: this.rt.registry, clients: this.rt.clients, settings: this.rt.settings, tiers: this.rt.tiers },
       findings,
