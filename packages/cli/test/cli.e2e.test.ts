@@ -1,98 +1,21 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Json } from '@aegis/core';
-// Relative: the CLI package has no workspace dependency on the testkit (adding one needs an install).
-import { freePort } from '../../testkit/src/redis-provider';
-import { startStack, type Stack } from '../../testkit/src/stack';
-import { CloudProbe, finding, injectFault, seeded, startSandbox, type SandboxProcess, type Seeded } from './e2e-cloud';
 import { writeLocalStack } from '../src/local-stack';
-import { runCli, type CliRun } from './run-cli';
+import { finding, injectFault } from './e2e-cloud';
+import { expectExit, parsed, useE2E, type SnapshotRow, type Status } from './e2e-harness';
+import { runCli } from './run-cli';
 
 /*
- * The real `./aegis` against the real stack: gateway, tier workers and snapshot service as separate
- * processes (testkit startStack) on a private Redis, the cloud being the aws-sandbox as a process of
- * its own, so the last test can stop the stack and still reach the cloud with --from-file.
- * Every effect is checked in the sandbox, not taken from the CLI's word.
+ * The real `./aegis` against the real stack (see e2e-harness), for every command. Every effect is
+ * checked in the sandbox, not taken from the CLI's word; the last test stops the stack and rolls
+ * back from a snapshot file.
  */
 
 jest.setTimeout(120_000);
 
-const READ_TOKEN = `reader-${randomBytes(12).toString('hex')}`;
-const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
-
-let work: string;
-let sandbox: SandboxProcess | undefined;
-let stack: Stack | undefined;
-let probe: CloudProbe;
-let s: Seeded;
-
-beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'aegis-cli-e2e-'));
-  sandbox = await startSandbox(await freePort());
-  s = await seeded(sandbox.url);
-  probe = new CloudProbe(sandbox.port, s.account_id, s.region);
-  const tokens = join(work, 'tokens.json');
-  writeFileSync(tokens, JSON.stringify([{ name: 'reader', sha256: sha256(READ_TOKEN), scopes: ['remediation:read'] }]));
-  stack = await startStack({
-    env: {
-      AEGIS_CLOUD: 'aws',
-      AWS_ENDPOINT_URL: sandbox.url,
-      AWS_ACCESS_KEY_ID: 'test',
-      AWS_SECRET_ACCESS_KEY: 'test',
-      AWS_REGION: s.region,
-      AEGIS_API_TOKENS_FILE: tokens,
-    },
-  });
-}, 180_000);
-
-afterAll(async () => {
-  await stack?.stop();
-  probe?.destroy();
-  await sandbox?.stop();
-  rmSync(work, { recursive: true, force: true });
-});
-
-function live(): Stack {
-  if (!stack) throw new Error('the stack is not running');
-  return stack;
-}
-
-/** `./aegis ARGS` against the stack, stdin not a terminal, in the test's scratch folder. */
-function aegis(args: string[], env: Record<string, string> = {}, input?: string): Promise<CliRun> {
-  const base = stack ? { AEGIS_API_URL: stack.apiUrl, AEGIS_API_TOKEN: stack.token } : {};
-  return runCli(args, { ...base, ...env }, { cwd: work, ...(input === undefined ? {} : { input }) });
-}
-
-/** Checks the exit code, showing the run's output when it is not the expected one. */
-function expectExit(r: CliRun, code: number): void {
-  if (r.code !== code) throw new Error(`exit ${r.code}, expected ${code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
-}
-
-/** stdout under --json: exactly one JSON document. */
-function parsed<T>(r: CliRun): T {
-  try {
-    return JSON.parse(r.stdout) as T;
-  } catch {
-    throw new Error(`stdout is not JSON (exit ${r.code}):\n${r.stdout}\nstderr:\n${r.stderr}`);
-  }
-}
-
-interface Status {
-  batch_id: string;
-  status: string;
-  completed: number;
-  failed: number;
-  pending: number;
-  rollback_status: string;
-  items: { finding_id: string; handler: string; state: string; snapshot_id: string | null; error: string | null }[];
-}
-interface SnapshotRow {
-  snapshot_id: string;
-  handler: string;
-  resource_id: string;
-}
+const e = useE2E();
+const aegis = e.aegis;
 
 const MAIN = ['e-ssh', 'e-bucket', 'e-imds', 'e-gd', 'e-keys', 'e-patch'];
 let batch = '';
@@ -111,24 +34,24 @@ it('prints help with every command and the exit codes', async () => {
 
 it('imports findings from an NDJSON file and from JSON on stdin, refusing an invalid file', async () => {
   const six = [
-    finding('e-ssh', 'block-public-ssh', s.security_group_id, s),
-    finding('e-bucket', 's3-block-public-access', s.bucket, s),
-    finding('e-imds', 'enforce-imdsv2', s.imds_instance_id, s),
-    finding('e-gd', 'enable-guardduty', s.account_id, s, s.guardduty_region),
-    finding('e-keys', 'rotate-iam-keys', s.iam_user_arn, s),
-    finding('e-patch', 'run-patch-baseline', s.patch_instance_id, s),
+    finding('e-ssh', 'block-public-ssh', e.seed.security_group_id, e.seed),
+    finding('e-bucket', 's3-block-public-access', e.seed.bucket, e.seed),
+    finding('e-imds', 'enforce-imdsv2', e.seed.imds_instance_id, e.seed),
+    finding('e-gd', 'enable-guardduty', e.seed.account_id, e.seed, e.seed.guardduty_region),
+    finding('e-keys', 'rotate-iam-keys', e.seed.iam_user_arn, e.seed),
+    finding('e-patch', 'run-patch-baseline', e.seed.patch_instance_id, e.seed),
   ];
-  writeFileSync(join(work, 'scan.ndjson'), six.map((f) => JSON.stringify(f)).join('\n'));
+  writeFileSync(join(e.work, 'scan.ndjson'), six.map((f) => JSON.stringify(f)).join('\n'));
   const r = await aegis(['findings', 'import', 'scan.ndjson', '--json']);
   expectExit(r, 0);
   expect(parsed<{ imported: number }>(r).imported).toBe(6);
 
-  const again = { findings: [finding('e-ssh', 'block-public-ssh', s.security_group_id, s)] };
+  const again = { findings: [finding('e-ssh', 'block-public-ssh', e.seed.security_group_id, e.seed)] };
   const piped = await aegis(['findings', 'import', '-'], {}, JSON.stringify(again));
   expectExit(piped, 0);
   expect(piped.stdout).toContain('Imported 1 finding from stdin');
 
-  writeFileSync(join(work, 'bad.ndjson'), `${JSON.stringify(six[0])}\n{"id":"x","handler":"nope"}\n`);
+  writeFileSync(join(e.work, 'bad.ndjson'), `${JSON.stringify(six[0])}\n{"id":"x","handler":"nope"}\n`);
   const bad = await aegis(['findings', 'import', 'bad.ndjson']);
   expectExit(bad, 2);
   expect(bad.stderr).toContain('nothing was imported');
@@ -140,7 +63,7 @@ it('remediate --dry-run prints the preview table and the batch id', async () => 
   expectExit(r, 0);
   expect(r.stdout).toMatch(/FINDING +HANDLER +TIER +RESOURCE +NOOP +CHANGES/);
   expect(r.stdout).toMatch(/batch_id: batch-\d{8}-\d{3,}/);
-  expect(r.stdout).toMatch(new RegExp(`e-ssh +block-public-ssh +T1 +${s.security_group_id} +no +revoke`));
+  expect(r.stdout).toMatch(new RegExp(`e-ssh +block-public-ssh +T1 +${e.seed.security_group_id} +no +revoke`));
   expect(r.stdout).toMatch(/e-patch +run-patch-baseline +T3/);
 
   const j = await aegis(['remediate', '-f', 'e-ssh', '-f', 'e-imds', '--dry-run', '--json']);
@@ -155,7 +78,7 @@ it('refuses to execute without --yes when stdin is not a terminal, and changes n
   expectExit(r, 5);
   expect(r.stderr).toMatch(/refusing to execute batch-\S+ .*stdin is not a terminal/);
   expect(r.stderr).toContain('--yes');
-  expect(await probe.compliant('block-public-ssh', s.security_group_id)).toBe(false);
+  expect(await e.probe.compliant('block-public-ssh', e.seed.security_group_id)).toBe(false);
 });
 
 it('remediate --yes --json executes, then status --watch --json follows it to completed', async () => {
@@ -171,9 +94,9 @@ it('remediate --yes --json executes, then status --watch --json follows it to co
   const final = parsed<Status>(w);
   expect(final).toMatchObject({ batch_id: batch, status: 'completed', failed: 0, pending: 0 });
   expect(final.items.map((i) => i.state)).toEqual(Array(6).fill('succeeded'));
-  expect(await probe.compliant('block-public-ssh', s.security_group_id)).toBe(true);
-  expect(await probe.compliant('enforce-imdsv2', s.imds_instance_id)).toBe(true);
-  expect(await probe.compliant('s3-block-public-access', s.bucket)).toBe(true);
+  expect(await e.probe.compliant('block-public-ssh', e.seed.security_group_id)).toBe(true);
+  expect(await e.probe.compliant('enforce-imdsv2', e.seed.imds_instance_id)).toBe(true);
+  expect(await e.probe.compliant('s3-block-public-access', e.seed.bucket)).toBe(true);
 
   const human = await aegis(['status', batch]);
   expectExit(human, 0);
@@ -195,7 +118,7 @@ it('snapshots lists one snapshot per changed resource', async () => {
   ]);
   const h = await aegis(['snapshots', batch]);
   expect(h.stdout).toMatch(/SNAPSHOT +FINDING +HANDLER +RESOURCE +TAKEN +EXPIRES/);
-  expect(h.stdout).toContain(s.security_group_id);
+  expect(h.stdout).toContain(e.seed.security_group_id);
 });
 
 it('rollback --dry-run shows what comes back and refuses the irreversible handler', async () => {
@@ -209,7 +132,7 @@ it('rollback --dry-run shows what comes back and refuses the irreversible handle
   const body = parsed<{ rollbacks: { handler: string; refused?: { code: string } }[] }>(all);
   expect(body.rollbacks).toHaveLength(6);
   expect(body.rollbacks.find((x) => x.handler === 'run-patch-baseline')?.refused?.code).toBe('irreversible');
-  expect(await probe.compliant('block-public-ssh', s.security_group_id)).toBe(true);
+  expect(await e.probe.compliant('block-public-ssh', e.seed.security_group_id)).toBe(true);
 });
 
 it('rollback needs --yes without a terminal, then restores the security group', async () => {
@@ -220,11 +143,9 @@ it('rollback needs --yes without a terminal, then restores the security group', 
 
   const r = await aegis(['rollback', batch, '--snapshot', sg, '--yes', '--watch', '--interval', '0.5']);
   expectExit(r, 0);
-  expect(r.stdout).toMatch(new RegExp(`${sg} +block-public-ssh +${s.security_group_id} +rolled_back`));
-  expect(await probe.compliant('block-public-ssh', s.security_group_id)).toBe(false);
-  const after = parsed<Status & { rollbacks: { snapshot_id: string; state: string }[] }>(
-    await aegis(['status', batch, '--json']),
-  );
+  expect(r.stdout).toMatch(new RegExp(`${sg} +block-public-ssh +${e.seed.security_group_id} +rolled_back`));
+  expect(await e.probe.compliant('block-public-ssh', e.seed.security_group_id)).toBe(false);
+  const after = parsed<Status>(await aegis(['status', batch, '--json']));
   // One of five reversible snapshots restored: the batch as a whole is partially rolled back.
   expect(after.rollback_status).toBe('partially_rolled_back');
   expect(after.rollbacks).toContainEqual(expect.objectContaining({ snapshot_id: sg, state: 'rolled_back' }));
@@ -236,16 +157,16 @@ it('rollback needs --yes without a terminal, then restores the security group', 
 
 it('a watched batch with a failed item ends with a summary and exit code 1', async () => {
   // The rollback above opened the group again; the cloud now refuses the fix twice.
-  await injectFault(sandbox?.url ?? '', {
+  await injectFault(e.sandbox.url, {
     operation: 'RevokeSecurityGroupIngress',
-    resource_id: s.security_group_id,
+    resource_id: e.seed.security_group_id,
     code: 'UnauthorizedOperation',
     times: 2,
   });
   await aegis(
     ['findings', 'import', '-'],
     {},
-    JSON.stringify([finding('e-denied', 'block-public-ssh', s.security_group_id, s)]),
+    JSON.stringify([finding('e-denied', 'block-public-ssh', e.seed.security_group_id, e.seed)]),
   );
   const r = await aegis(['remediate', '--finding-ids', 'e-denied', '--yes', '--watch', '--interval', '0.5']);
   expectExit(r, 1);
@@ -256,7 +177,7 @@ it('a watched batch with a failed item ends with a summary and exit code 1', asy
   const j = await aegis(['remediate', '-f', 'e-denied', '--yes', '--watch', '--json', '--interval', '0.5']);
   expectExit(j, 1);
   expect(parsed<Status>(j).failed).toBe(1);
-  expect(await probe.compliant('block-public-ssh', s.security_group_id)).toBe(false);
+  expect(await e.probe.compliant('block-public-ssh', e.seed.security_group_id)).toBe(false);
 });
 
 it('emergency stop holds a new batch until resume', async () => {
@@ -269,7 +190,7 @@ it('emergency stop holds a new batch until resume', async () => {
   await aegis(
     ['findings', 'import', '-'],
     {},
-    JSON.stringify([finding('e-ssh-2', 'block-public-ssh', s.security_group_id, s)]),
+    JSON.stringify([finding('e-ssh-2', 'block-public-ssh', e.seed.security_group_id, e.seed)]),
   );
   const r = await aegis(['remediate', '-f', 'e-ssh-2', '--yes', '--json']);
   expectExit(r, 0);
@@ -278,13 +199,13 @@ it('emergency stop holds a new batch until resume', async () => {
   expect(r.stderr).toContain('runs after `aegis resume`');
   await new Promise((done) => setTimeout(done, 1500));
   expect(parsed<Status>(await aegis(['status', held.batch_id, '--json'])).pending).toBe(1);
-  expect(await probe.compliant('block-public-ssh', s.security_group_id)).toBe(false);
+  expect(await e.probe.compliant('block-public-ssh', e.seed.security_group_id)).toBe(false);
 
   expect((await aegis(['resume'])).code).toBe(0);
   expect((await aegis(['stopped'])).stdout).toContain('No emergency stop');
   const w = await aegis(['status', held.batch_id, '--watch', '--json', '--interval', '0.5']);
   expect(parsed<Status>(w).status).toBe('completed');
-  expect(await probe.compliant('block-public-ssh', s.security_group_id)).toBe(true);
+  expect(await e.probe.compliant('block-public-ssh', e.seed.security_group_id)).toBe(true);
 });
 
 it('report, handlers and iam-policy: the local policy covers every action the gateway reports', async () => {
@@ -309,7 +230,7 @@ it('auth and validation errors: 401 and 403 exit 3, 400/404 exit 2, with clear m
   const wrong = await aegis(['status', batch], { AEGIS_API_TOKEN: 'wrong' });
   expectExit(wrong, 3);
   expect(wrong.stderr).toMatch(/unauthorized \(401\)/);
-  const reader = { AEGIS_API_TOKEN: '', API_TOKEN: READ_TOKEN };
+  const reader = { AEGIS_API_TOKEN: '', API_TOKEN: e.readToken };
   expect((await aegis(['status', batch], reader)).code).toBe(0);
   const forbidden = await aegis(['remediate', '-f', 'e-ssh', '--dry-run'], reader);
   expectExit(forbidden, 3);
@@ -324,36 +245,36 @@ it('auth and validation errors: 401 and 403 exit 3, 400/404 exit 2, with clear m
 });
 
 it('finds the stack `pnpm start` published, with no URL or token set (the runbook line as written)', async () => {
-  const file = join(work, 'local-stack.json');
-  writeLocalStack({ api_url: live().apiUrl, token: live().token, pid: live().process.pid ?? process.pid }, file);
+  const file = join(e.work, 'local-stack.json');
+  writeLocalStack({ api_url: e.live().apiUrl, token: e.live().token, pid: e.live().process.pid ?? process.pid }, file);
   const r = await runCli(['remediate', '--finding-ids', 'e-ssh,e-imds', '--dry-run'], { AEGIS_LOCAL_STACK_FILE: file });
   expectExit(r, 0);
   expect(r.stdout).toMatch(/batch_id: batch-/);
 });
 
 it('rollback --from-file restores straight from a snapshot file with the stack stopped', async () => {
-  const dir = join(live().snapshotDir, 'remediations', batch);
-  for (const f of readdirSync(dir)) copyFileSync(join(dir, f), join(work, f));
+  const dir = join(e.live().snapshotDir, 'remediations', batch);
+  for (const f of readdirSync(dir)) copyFileSync(join(dir, f), join(e.work, f));
   const fileOf = (h: string) => `${snapOf(h)}.json`;
-  const imds = JSON.parse(readFileSync(join(work, fileOf('enforce-imdsv2')), 'utf8')) as {
+  const imds = JSON.parse(readFileSync(join(e.work, fileOf('enforce-imdsv2')), 'utf8')) as {
     previous_state: Json;
     ops: Json;
   };
-  const apiUrl = live().apiUrl;
-  await live().stop();
-  stack = undefined;
+  const apiUrl = e.live().apiUrl;
+  await e.live().stop();
+  e.stack = undefined;
 
   const down = await aegis(['status', batch], { AEGIS_API_URL: apiUrl });
   expectExit(down, 4);
   expect(down.stderr).toContain(`cannot reach the Aegis API at ${apiUrl}: connection refused`);
-  const cloud = { AEGIS_CLOUD: 'sandbox', AEGIS_SANDBOX_PORT: String(sandbox?.port) };
+  const cloud = { AEGIS_CLOUD: 'sandbox', AEGIS_SANDBOX_PORT: String(e.sandbox.port) };
   const dry = await aegis(['rollback', '--from-file', fileOf('enforce-imdsv2'), '--dry-run'], cloud);
   expectExit(dry, 0);
   expect(dry.stdout).toContain('Live state now:');
   expect(dry.stdout).toContain('Drift: none');
   const viaEndpoint = {
     AEGIS_CLOUD: 'aws',
-    AWS_ENDPOINT_URL: sandbox?.url ?? '',
+    AWS_ENDPOINT_URL: e.sandbox.url,
     AWS_ACCESS_KEY_ID: 't',
     AWS_SECRET_ACCESS_KEY: 't',
   };
@@ -366,8 +287,8 @@ it('rollback --from-file restores straight from a snapshot file with the stack s
   const done = await aegis(['rollback', '--from-file', fileOf('enforce-imdsv2'), '--yes'], cloud);
   expectExit(done, 0);
   expect(done.stdout).toContain('it matches the snapshot again');
-  expect(await probe.matches('enforce-imdsv2', s.imds_instance_id, imds.previous_state, imds.ops)).toBeNull();
-  expect(await probe.compliant('enforce-imdsv2', s.imds_instance_id)).toBe(false);
+  expect(await e.probe.matches('enforce-imdsv2', e.seed.imds_instance_id, imds.previous_state, imds.ops)).toBeNull();
+  expect(await e.probe.compliant('enforce-imdsv2', e.seed.imds_instance_id)).toBe(false);
 
   const again = await aegis(['rollback', '--from-file', fileOf('enforce-imdsv2'), '--yes'], cloud);
   expectExit(again, 5);
