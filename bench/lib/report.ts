@@ -25,6 +25,8 @@ export const TARGETS = { overhead_ratio: 0.6, rate_limit_utilisation: 0.9, throt
 
 type Flat = Record<string, number | boolean | null>;
 
+const sum = (x: Record<string, number>) => Math.round(Object.values(x).reduce((a, v) => a + v, 0) * 100) / 100;
+
 /** results.json: one flat object of numbers and booleans (null: the phase did not finish). */
 export function flatten(r: BenchReport): Flat {
   const o = r.overhead;
@@ -42,11 +44,14 @@ export function flatten(r: BenchReport): Flat {
     mem_total_gib: r.machine.mem_total_gib,
     wall_s: r.wall_s,
     overhead_ratio: o?.overhead_ratio ?? null,
+    overhead_ratio_cpu: o?.overhead_ratio_cpu ?? null,
     pipeline_items_per_s: o?.pipeline_items_per_s ?? null,
     baseline_items_per_s: o?.baseline_items_per_s ?? null,
     pipeline_cpu_ms_per_item: last?.cpu_ms_per_item ?? null,
     baseline_cpu_ms_per_item: base?.cpu_ms_per_item ?? null,
     pipeline_redis_cpu_ms_per_item: last?.redis_cpu_ms_per_item ?? null,
+    pipeline_redis_commands_per_item: last ? sum(last.redis_commands_per_item) : null,
+    baseline_redis_commands_per_item: base ? sum(base.redis_commands_per_item) : null,
     baseline_redis_cpu_ms_per_item: base?.redis_cpu_ms_per_item ?? null,
     pipeline_failed: o ? o.pipeline.reduce((s, p) => s + p.failed, 0) : null,
     overhead_machine_busy_pct: o?.machine_busy_pct ?? null,
@@ -89,6 +94,7 @@ export function flatten(r: BenchReport): Flat {
     mem_small_items: small?.queued ?? null,
     mem_large_items: large?.queued ?? null,
     enqueue_large_s: large?.enqueue_s ?? null,
+    api_status_small_batch_ms: small?.status_get_ms ?? null,
     gateway_rss_mib_small: small?.gateway_rss_mib ?? null,
     gateway_rss_mib_large: large?.gateway_rss_mib ?? null,
     worker_rss_mib_small: small?.worker_t1_rss_mib ?? null,
@@ -176,6 +182,7 @@ export function markdown(r: BenchReport, plots: { t1?: string; rate?: string }):
         `${o.overhead_ratio} (${o.pipeline_items_per_s} / ${o.baseline_items_per_s})`,
         `≥ ${TARGETS.overhead_ratio}: ${yes(o.overhead_ratio >= TARGETS.overhead_ratio)}`,
       ]),
+      row(['same ratio from CPU per item (worker + Redis + sandbox)', o.overhead_ratio_cpu, '']),
       row([
         'dispatcher CPU per item (gateway + workers + snapshot)',
         `${f.pipeline_cpu_ms_per_item} ms (bare worker ${f.baseline_cpu_ms_per_item} ms)`,
@@ -279,6 +286,17 @@ export function markdown(r: BenchReport, plots: { t1?: string; rate?: string }):
       L.push(row(['run, start to finish (p50 / mean)', `${p.spans.run_ms_p50} / ${p.spans.run_ms_mean}`]));
       const b = o.baseline[o.baseline.length - 1];
       if (b) L.push(row(['baseline run (p50)', b.run_ms_p50]));
+      const cmds = (x: Record<string, number>) =>
+        `${round2(Object.values(x).reduce((a, v) => a + v, 0))}: ${Object.entries(x)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}`;
+      L.push(
+        '',
+        "Redis commands per item (INFO commandstats: commands run inside Lua scripts count too; eval is ours, evalsha BullMQ's):",
+        '',
+      );
+      L.push(`- pipeline ${cmds(p.redis_commands_per_item)}`);
+      if (b) L.push(`- bare worker ${cmds(b.redis_commands_per_item)}`);
       L.push('');
     }
     if (o.profile) {

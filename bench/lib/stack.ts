@@ -209,6 +209,29 @@ export async function redisUsedMemory(redis: Redis): Promise<number> {
   return Number(m[1]);
 }
 
+/** Calls per Redis command so far (INFO commandstats), to count what one item costs in commands. */
+export async function redisCommandCalls(redis: Redis): Promise<Record<string, number>> {
+  const info = await redis.info('commandstats');
+  const out: Record<string, number> = {};
+  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) out[m[1] ?? ''] = Number(m[2]);
+  return out;
+}
+
+/** Commands per item between two `redisCommandCalls` samples, most frequent first (INFO itself left out). */
+export function commandsPerItem(
+  a: Record<string, number>,
+  b: Record<string, number>,
+  n: number,
+): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(b)
+      .filter(([k]) => k !== 'info')
+      .map(([k, v]) => [k, Math.round(((v - (a[k] ?? 0)) / n) * 100) / 100] as const)
+      .filter(([, v]) => v > 0)
+      .sort((x, y) => y[1] - x[1]),
+  );
+}
+
 /** CPU seconds of the stack's dispatcher processes and of its Redis, sampled together. */
 export function stackCpu(bs: BenchStack): { dispatcher: number; redis: number } {
   const redisPid = bs.stack.redis?.process.pid;

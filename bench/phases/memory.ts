@@ -21,12 +21,17 @@ export interface MemoryPoint {
   enqueue_items_per_s: number;
   gateway_rss_mib: number;
   worker_t1_rss_mib: number;
+  /** GET /remediations/:id of this batch through the gateway, ms (batches the API allows only). */
+  status_get_ms: number | null;
 }
 
 export interface MemoryResult {
   idle: { gateway_rss_mib: number; worker_t1_rss_mib: number };
   points: MemoryPoint[];
 }
+
+/** The gateway's cap on one batch (AEGIS_MAX_BATCH_ITEMS default, RemediationRequest.finding_ids). */
+const MAX_API_BATCH = 10_000;
 
 const mib = (b: number | null) => round((b ?? 0) / 2 ** 20, 1);
 
@@ -106,16 +111,29 @@ export async function runMemory(bs: BenchStack, sizes: Sizes, say: (m: string) =
       await svc.execute({ batch_id: batchId, finding_ids: findings.map((f) => f.id) }, 'bench');
       const enqueueS = (performance.now() - t0) / 1000;
       const m2 = await redisUsedMemory(bs.redis);
+      const rssNow = await rss();
+      let statusMs: number | null = null;
+      if (n <= MAX_API_BATCH) {
+        const t1 = performance.now();
+        const r = await fetch(`${bs.stack.apiUrl}/api/v1/remediations/${batchId}`, {
+          headers: { authorization: `Bearer ${bs.stack.token}` },
+          signal: AbortSignal.timeout(300_000),
+        });
+        await r.arrayBuffer();
+        if (r.status !== 200) throw new Error(`memory: GET status answered ${r.status}`);
+        statusMs = Math.round(performance.now() - t1);
+      }
       const p: MemoryPoint = {
         queued: n,
         redis_bytes_per_planned_item: Math.round((m1 - m0) / n),
         redis_bytes_per_queued_item: Math.round((m2 - m1) / n),
         enqueue_s: round(enqueueS, 2),
         enqueue_items_per_s: Math.round(n / enqueueS),
-        ...(await rss()),
+        ...rssNow,
+        status_get_ms: statusMs,
       };
       say(
-        `memory: ${n} queued: ${p.redis_bytes_per_queued_item} B/item in Redis, enqueued in ${p.enqueue_s} s; gateway ${p.gateway_rss_mib} MiB, T1 worker ${p.worker_t1_rss_mib} MiB`,
+        `memory: ${n} queued: ${p.redis_bytes_per_queued_item} B/item in Redis, enqueued in ${p.enqueue_s} s; gateway ${p.gateway_rss_mib} MiB, T1 worker ${p.worker_t1_rss_mib} MiB${statusMs === null ? '' : `; GET status ${statusMs} ms`}`,
       );
       points.push(p);
       // Take the items away again (never run): jobs, batch records and findings.

@@ -12,7 +12,9 @@ import {
   addWorker,
   execute,
   itemRecords,
+  commandsPerItem,
   planBatch,
+  redisCommandCalls,
   redisUsedMemory,
   removeWorker,
   stackCpu,
@@ -32,6 +34,8 @@ export interface PipelineRun {
   /** This process's CPU per item: the in-process aws-sandbox, plus the bench's own polling. */
   sandbox_cpu_ms_per_item: number;
   failed: number;
+  /** Redis commands per item by name (BullMQ's and ours; the pipeline's polling of counters excluded). */
+  redis_commands_per_item: Record<string, number>;
   /** Redis memory the finished items left (records, outcomes, kept jobs, re-check jobs), bytes each. */
   redis_bytes_per_finished_item: number;
   spans: SpanSummary;
@@ -45,6 +49,7 @@ export interface BaselineRun {
   sandbox_cpu_ms_per_item: number;
   run_ms_p50: number;
   left_open: number;
+  redis_commands_per_item: Record<string, number>;
 }
 
 export interface OverheadResult {
@@ -53,6 +58,11 @@ export interface OverheadResult {
   pipeline_items_per_s: number;
   baseline_items_per_s: number;
   overhead_ratio: number;
+  /**
+   * The same ratio from CPU per item (worker + Redis + sandbox, summed): what the items/s ratio
+   * tends to when the machine is the bottleneck and every process gets the CPU it asks for.
+   */
+  overhead_ratio_cpu: number;
   concurrency: number;
   machine_busy_pct: number;
   /** `--cpu-prof` of one pipeline T1 worker and of one bare worker, with the items each ran. */
@@ -84,14 +94,23 @@ export async function runPipeline(bs: BenchStack, n: number, tag: string): Promi
   const groups = seedOpenSshGroups(bs.sandbox, n);
   const { ids, batchId } = await planBatch(bs, `${tag}-${++round_}`, groups);
   const mem0 = await redisUsedMemory(bs.redis);
+  const cmd0 = await redisCommandCalls(bs.redis);
+  let polls = 0;
   const names0 = cpuByName(bs);
   const cpu0 = stackCpu(bs);
   const b0 = benchCpu();
   const t0 = await execute(bs, batchId, ids);
-  const c = await waitBatch(bs, batchId, n, { everyMs: 50, timeoutMs: 60_000 + n * 200 });
+  const c = await waitBatch(bs, batchId, n, {
+    everyMs: 50,
+    timeoutMs: 60_000 + n * 200,
+    onSample: () => polls++,
+  });
   const cpu1 = stackCpu(bs);
   const b1 = benchCpu();
   const names1 = cpuByName(bs);
+  const cmd1 = await redisCommandCalls(bs.redis);
+  // The bench's own HGETALL of the counters is not the dispatcher's.
+  cmd1.hgetall = (cmd1.hgetall ?? 0) - polls;
   const records = await itemRecords(bs, batchId);
   const tEnd = Math.max(...records.map((r) => (r.finished_at ? Date.parse(r.finished_at) : 0)));
   const mem1 = await redisUsedMemory(bs.redis);
@@ -112,6 +131,7 @@ export async function runPipeline(bs: BenchStack, n: number, tag: string): Promi
     redis_cpu_ms_per_item: perItem(cpu1.redis - cpu0.redis),
     sandbox_cpu_ms_per_item: perItem(b1 - b0),
     failed: c.failed + c.timed_out + c.cancelled,
+    redis_commands_per_item: commandsPerItem(cmd0, cmd1, n),
     redis_bytes_per_finished_item: Math.round((mem1 - mem0) / n),
     spans,
   };
@@ -148,7 +168,10 @@ export async function runOverhead(
     n: number,
   ): Promise<BaselineRun> => {
     const groups = seedOpenSshGroups(bs.sandbox, n);
-    const done0 = (await queue.getJobCounts('completed')).completed ?? 0;
+    const completedKey = queue.keys.completed ?? '';
+    const done0 = await bs.redis.zcard(completedKey);
+    const cmd0 = await redisCommandCalls(bs.redis);
+    let polls = 0;
     const w0 = cpuSeconds(worker.pid) ?? 0;
     const r0 = cpuSeconds(redisPid) ?? 0;
     const b0 = benchCpu();
@@ -157,9 +180,15 @@ export async function runOverhead(
       await queue.addBulk(groups.slice(i, i + 1000).map((g) => ({ name: 'fix', data: { group_id: g } })));
     await pollUntil(
       'baseline run',
-      async () => (((await queue.getJobCounts('completed')).completed ?? 0) >= done0 + n ? true : null),
+      async () => {
+        polls++;
+        return (await bs.redis.zcard(completedKey)) >= done0 + n ? true : null;
+      },
       { everyMs: 50, timeoutMs: 60_000 + n * 100 },
     );
+    const cmd1 = await redisCommandCalls(bs.redis);
+    // The bench's polling, not the worker's.
+    cmd1.zcard = (cmd1.zcard ?? 0) - polls;
     const w1 = cpuSeconds(worker.pid) ?? 0;
     const r1 = cpuSeconds(redisPid) ?? 0;
     const b1 = benchCpu();
@@ -181,6 +210,7 @@ export async function runOverhead(
         1,
       ),
       left_open: left,
+      redis_commands_per_item: commandsPerItem(cmd0, cmd1, n),
     };
   };
 
@@ -254,6 +284,14 @@ export async function runOverhead(
     pipeline_items_per_s: round(pipelineRate, 1),
     baseline_items_per_s: round(baselineRate, 1),
     overhead_ratio: round(baselineRate > 0 ? pipelineRate / baselineRate : 0, 3),
+    overhead_ratio_cpu: round(
+      mean(baseline.map((b) => b.cpu_ms_per_item + b.redis_cpu_ms_per_item + b.sandbox_cpu_ms_per_item)) /
+        Math.max(
+          1e-9,
+          mean(pipeline.map((p) => p.cpu_ms_per_item + p.redis_cpu_ms_per_item + p.sandbox_cpu_ms_per_item)),
+        ),
+      3,
+    ),
     concurrency,
     machine_busy_pct: round(busyShare(ticks0, ticks1) * 100, 1),
     profile,
