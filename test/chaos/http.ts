@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import type { RedisClient } from '../../packages/core/src';
 import type { Stack } from '../../packages/testkit/src';
 
@@ -119,4 +120,16 @@ export async function redisText(redis: RedisClient): Promise<string> {
     }
   } while (cursor !== '0');
   return parts.join('\n');
+}
+
+/** Bytes straight onto a socket (requests node's HTTP parser refuses); the answer's status, 0 if none. */
+export function rawSocket(stack: Stack, data: string): Promise<{ status: number; text: string }> {
+  const url = new URL(stack.apiUrl);
+  return new Promise((resolve) => {
+    const s = connect(Number(url.port), url.hostname, () => s.end(data));
+    let out = '';
+    s.on('data', (d: Buffer) => (out += d.toString('utf8')));
+    s.on('close', () => resolve({ status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(out)?.[1] ?? 0), text: out }));
+    s.on('error', () => resolve({ status: 0, text: out }));
+  });
 }

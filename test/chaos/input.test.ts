@@ -1,7 +1,7 @@
 import type { RedisClient } from '../../packages/core/src';
 import { startStack, type Stack } from '../../packages/testkit/src';
 import { FigureSheet } from './figures';
-import { errorBodyProblem, fingerprint, fingerprintDiff, raw, type RawAnswer } from './http';
+import { errorBodyProblem, fingerprint, fingerprintDiff, raw, rawSocket, type RawAnswer } from './http';
 import { LARGE, filesUnder, redisOf } from './support';
 
 /**
@@ -448,6 +448,31 @@ it('refuses every bad input with a 4xx and a JSON error, and writes nothing', as
   expect(filesUnder(stack.snapshotDir)).toEqual(files);
   expect(stack.output()).not.toMatch(/unhandled error|UnhandledPromiseRejection|FATAL/i);
 }, 300_000);
+
+it('refuses malformed HTTP below the app with a 4xx, and keeps running', async () => {
+  // Node's HTTP parser answers these before express sees them: a bare 400/431 with no JSON body
+  // (a `clientError` handler on the server in main.ts would give them one).
+  const pid = stack.state().pids['api-gateway'];
+  const auth = `Authorization: Bearer ${stack.token}\r\n`;
+  const requests = [
+    'GARBAGE\r\n\r\n',
+    'GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n',
+    'GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n',
+    `GET /api/v1/handlers HTTP/1.1\r\nHost: x\r\n${auth}X-Big: ${'x'.repeat(20_000)}\r\n\r\n`,
+    `POST /api/v1/findings HTTP/1.1\r\nHost: x\r\n${auth}Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+    `POST /api/v1/findings HTTP/1.1\r\nHost: x\r\n${auth}Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n`,
+  ];
+  const statuses: number[] = [];
+  for (const r of requests) {
+    const a = await rawSocket(stack, r);
+    sheet.add('badInputs');
+    if (a.status >= 500) sheet.add('answers5xx');
+    statuses.push(a.status);
+  }
+  expect(statuses.filter((s) => s < 400 || s > 499)).toEqual([]);
+  expect(stack.state().pids['api-gateway']).toBe(pid);
+  expect((await stack.api('GET', '/healthz')).status).toBe(200);
+});
 
 it('keeps every must-be-0 figure at 0', () => {
   expect(sheet.nonZero()).toEqual([]);
