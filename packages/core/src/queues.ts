@@ -9,6 +9,7 @@ export const QUEUE_NAMES = {
   T2: 'remediation-t2',
   T3: 'remediation-t3',
   rollbacks: 'rollbacks',
+  webhooks: 'webhooks',
 } as const;
 
 export const TIER_QUEUES: Readonly<Record<Tier, string>> = {

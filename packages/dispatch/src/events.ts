@@ -1,5 +1,5 @@
 import { createHmac, randomUUID } from 'node:crypto';
-import type { ItemState, Logger, RedisClient } from '@aegis/core';
+import { QUEUE_NAMES, type ItemState, type Logger, type RedisClient } from '@aegis/core';
 import type { AuditLog } from './audit';
 import type { ItemRecord } from './records';
 import type { StateStore } from './state-store';
@@ -70,7 +70,7 @@ export type AegisEvent = z.infer<typeof AegisEvent>;
 export type AegisEventType = AegisEvent['type'];
 type DataOf<T extends AegisEventType> = Extract<AegisEvent, { type: T }>['data'];
 
-export const WEBHOOK_QUEUE = 'webhooks';
+export const WEBHOOK_QUEUE = QUEUE_NAMES.webhooks;
 export interface WebhookJob {
   event: AegisEvent;
   url: string;

@@ -34,12 +34,13 @@ export function createQueues(connection: ConnectionOptions, prefix: string): Dis
     T3: mk<RemediateJob>(TIER_QUEUES.T3),
   };
   const rollbacks = mk<RollbackJob>(QUEUE_NAMES.rollbacks);
+  const webhooks = mk(QUEUE_NAMES.webhooks);
   return {
     tiers,
     rollbacks,
-    all: () => [...TIER_NAMES.map((t) => tiers[t] as Queue), rollbacks as Queue],
+    all: () => [...TIER_NAMES.map((t) => tiers[t] as Queue), rollbacks as Queue, webhooks],
     close: async () => {
-      await Promise.all([...TIER_NAMES.map((t) => tiers[t].close()), rollbacks.close()]);
+      await Promise.all([...TIER_NAMES.map((t) => tiers[t].close()), rollbacks.close(), webhooks.close()]);
     },
   };
 }

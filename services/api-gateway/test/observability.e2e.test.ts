@@ -226,7 +226,7 @@ describe('observability on the real stack', () => {
 
     // Queue depth per queue and state, from the gateway.
     const gw = parseMetrics(texts['api-gateway'] ?? '');
-    for (const q of ['remediation-t1', 'remediation-t2', 'remediation-t3', 'rollbacks'])
+    for (const q of ['remediation-t1', 'remediation-t2', 'remediation-t3', 'rollbacks', 'webhooks'])
       expect(find(gw, 'aegis_queue_jobs', { queue: q, state: 'waiting' }).map((s) => s.value)).toEqual([0]);
     const t1Jobs = find(gw, 'aegis_queue_jobs', { queue: 'remediation-t1' });
     expect(
@@ -376,10 +376,22 @@ describe('observability on the real stack', () => {
     type Queues = { queues: { name: string; readOnlyMode: boolean; isPaused: boolean }[] };
     const list = async (auth: string) => ((await (await get('/api/queues', auth)).json()) as Queues).queues;
     const full = await list(`Bearer ${admin}`);
-    expect(full.map((q) => q.name).sort()).toEqual(['remediation-t1', 'remediation-t2', 'remediation-t3', 'rollbacks']);
+    expect(full.map((q) => q.name).sort()).toEqual([
+      'remediation-t1',
+      'remediation-t2',
+      'remediation-t3',
+      'rollbacks',
+      'webhooks',
+    ]);
     expect(full.every((q) => !q.readOnlyMode)).toBe(true);
     const ro = await list(basic(reader));
-    expect(ro.map((q) => q.name).sort()).toEqual(['remediation-t1', 'remediation-t2', 'remediation-t3', 'rollbacks']);
+    expect(ro.map((q) => q.name).sort()).toEqual([
+      'remediation-t1',
+      'remediation-t2',
+      'remediation-t3',
+      'rollbacks',
+      'webhooks',
+    ]);
     expect(ro.every((q) => q.readOnlyMode)).toBe(true);
 
     // A reader cannot pause a queue through the board.
