@@ -336,6 +336,8 @@ export class RemediationService {
     const byId = new Map(items.map((i) => [i.finding_id, i]));
     const end = meta.finished_at ? Date.parse(meta.finished_at) : Date.now();
     const rollbacks = await getRollbackRecords(store, batchId);
+    // Positions looked up, not searched: indexOf in the comparator made a 10,000-item status take seconds.
+    const order = new Map(header.finding_ids.map((id, i) => [id, i]));
     return {
       batch_id: batchId,
       status: meta.status,
@@ -357,7 +359,7 @@ export class RemediationService {
       rollback_status: meta.rollback_status,
       rollbacks,
       items: planItems
-        .sort((a, b) => header.finding_ids.indexOf(a.finding_id) - header.finding_ids.indexOf(b.finding_id))
+        .sort((a, b) => (order.get(a.finding_id) ?? -1) - (order.get(b.finding_id) ?? -1))
         .map((p) => {
           const r = byId.get(p.finding_id);
           return {
