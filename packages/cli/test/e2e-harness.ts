@@ -3,8 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 // Relative: the CLI package has no workspace dependency on the testkit (adding one needs an install).
-import { freePort } from '../../testkit/src/redis-provider';
-import { startStack, type Stack } from '../../testkit/src/stack';
+import { freePort, startStack, type Stack } from '@aegis/testkit';
 import { CloudProbe, seeded, startSandbox, type SandboxProcess, type Seeded } from './e2e-cloud';
 import { runCli, type CliRun } from './run-cli';
 

@@ -72,6 +72,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       AEGIS_SNAPSHOT_STORE: `file://${snapshotDir}`,
       AEGIS_CLOUD: 'sandbox',
       AEGIS_STACK_STATE_FILE: stateFile,
+      // Test stacks publish themselves in their own folder, never over a developer's running stack.
+      AEGIS_LOCAL_STACK_FILE: join(dir, 'local-stack.json'),
       AEGIS_WORKERS_PER_TIER: String(opts.workersPerTier ?? 1),
       LOG_LEVEL: 'info',
       ...(opts.env ?? {}),
