@@ -53,7 +53,16 @@ function expectedFiles(): string[] {
   } catch {
     return all;
   }
-  const patterns = args.filter((a) => a && !a.startsWith('-')).map((a) => new RegExp(a.replace(/\\/g, '/')));
+  // Positional arguments are jest's path patterns; an option's value that is no regex is no pattern.
+  const patterns = args
+    .filter((a) => a && !a.startsWith('-'))
+    .flatMap((a) => {
+      try {
+        return [new RegExp(a.replace(/\\/g, '/'))];
+      } catch {
+        return [];
+      }
+    });
   const chosen = all.filter((f) => patterns.some((p) => p.test(join(__dirname, f))));
   return chosen.length ? chosen : all;
 }
