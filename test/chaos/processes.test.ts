@@ -16,6 +16,7 @@ import {
   resourceView,
   restartLines,
   sandboxState,
+  sleep,
   snapshotFiles,
   until,
   userWithStaleKey,
@@ -124,6 +125,21 @@ it('SIGKILLed workers on every tier, again and again: each item ends once, snaps
   await execute(stack, batch.batchId, ids);
 
   const kills: Record<string, number> = { T1: 0, T2: 0, T3: 0 };
+  // The launcher rewrites its state file on every restart: a reader must never find it half written.
+  let reading = true;
+  const torn: string[] = [];
+  let reads = 0;
+  const reader = (async () => {
+    while (reading) {
+      try {
+        stack.state();
+      } catch (err) {
+        torn.push((err as Error).message);
+      }
+      reads++;
+      await sleep(1);
+    }
+  })();
   await Promise.all(
     (['T1', 'T2', 'T3'] as const).map(async (tier) => {
       const name = `worker-${tier.toLowerCase()}`;
@@ -146,6 +162,10 @@ it('SIGKILLed workers on every tier, again and again: each item ends once, snaps
     }),
   );
 
+  reading = false;
+  await reader;
+  expect(torn).toEqual([]);
+  expect(reads).toBeGreaterThan(100);
   await waitBatch(stack, batch.batchId, 180_000);
   const audit = await auditBatch(stack, redis, batch, expected);
   count(audit, ids.length);
