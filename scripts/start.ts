@@ -11,6 +11,7 @@ import { createConnection, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
+import { removeLocalStack, writeLocalStack } from '../packages/cli/src/local-stack';
 
 const ROOT = resolve(__dirname, '..');
 
@@ -254,6 +255,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     say(`${signal}: stopping every service`);
+    removeLocalStack(process.pid);
     const all = [...services, ...extra];
     for (const s of all) s.child?.kill('SIGTERM');
     const force = setTimeout(() => {
@@ -289,6 +291,8 @@ async function main(): Promise<void> {
       ? `stack up: API http://127.0.0.1:${env.PORT}  (cloud: ${env.AEGIS_CLOUD}, snapshots: ${env.AEGIS_SNAPSHOT_STORE})`
       : 'the gateway did not answer within 90 s',
   );
+  // `./aegis` finds this stack (URL and token) without AEGIS_API_URL, as the runbook's CLI line runs.
+  if (ok) writeLocalStack({ api_url: `http://127.0.0.1:${env.PORT}`, token, pid: process.pid });
   if (!env.AEGIS_API_TOKEN) say(`dev token (all scopes): ${token}`);
   else say('API token: the AEGIS_API_TOKEN you set');
   if (sandbox) printExample(env.PORT);
