@@ -30,13 +30,13 @@ async function main(): Promise<number> {
   );
   const stacks: BenchStack[] = [];
   const closers: (() => Promise<void>)[] = [];
-  let stopping = false;
-  const cleanup = async () => {
-    if (stopping) return;
-    stopping = true;
-    await Promise.allSettled(stacks.map((s) => s.stop()));
-    await Promise.allSettled(closers.map((c) => c()));
-  };
+  // One clean-up, however many times it is asked for: a signal and the main flow both wait on it.
+  let cleaning: Promise<void> | null = null;
+  const cleanup = () =>
+    (cleaning ??= (async () => {
+      await Promise.allSettled(stacks.map((s) => s.stop()));
+      await Promise.allSettled(closers.map((c) => c()));
+    })());
   for (const sig of ['SIGINT', 'SIGTERM'] as const)
     process.once(sig, () => void cleanup().then(() => process.exit(130)));
 
