@@ -1,4 +1,4 @@
-import { appendFileSync, closeSync, existsSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, openSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 
@@ -38,10 +38,21 @@ const zero = (): Counts => ({
 
 /**
  * The jest process that owns the run: the parent of a jest worker, or this process under
- * --runInBand. Its pid names the run's figures file, so runs never mix.
+ * --runInBand.
  */
 function jestMainPid(): number {
   return /jest-worker|processChild/.test(process.argv[1] ?? '') ? process.ppid : process.pid;
+}
+
+/** The run's key: the jest main's pid and start time (pids are reused, the pair is not). */
+function runKey(): string {
+  const pid = jestMainPid();
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return `${pid}-${stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '0'}`;
+  } catch {
+    return String(pid);
+  }
 }
 
 /** The chaos files this run executes: those matching jest's path patterns (all when none). */
@@ -92,7 +103,7 @@ export class FigureSheet {
 
   /** afterAll: record this file; the file that completes the run prints the table. */
   flush(): void {
-    const path = join(tmpdir(), `aegis-chaos-figures-${jestMainPid()}.json`);
+    const path = join(tmpdir(), `aegis-chaos-figures-${runKey()}.json`);
     appendFileSync(path, `${JSON.stringify({ file: this.file, counts: this.counts } satisfies SheetLine)}\n`);
     const lines = readFileSync(path, 'utf8')
       .split('\n')
@@ -110,8 +121,19 @@ export class FigureSheet {
     }
     console.log(renderTable(lines));
     rmSync(path, { force: true });
+    removeStale(marker);
     const bad = FIGURES.filter((f) => f.mustBeZero && lines.some((l) => l.counts[f.key] !== 0));
     if (bad.length) throw new Error(`chaos figures that must be 0 are not: ${bad.map((f) => f.label).join(', ')}`);
+  }
+}
+
+/** Figures and markers of runs over an hour old (this run's marker stays: a file ending now must see it). */
+function removeStale(keep: string): void {
+  for (const f of readdirSync(tmpdir())) {
+    const p = join(tmpdir(), f);
+    if (!/^aegis-chaos-figures-[\d-]+\.json(\.printed)?$/.test(f) || p === keep) continue;
+    const st = statSync(p, { throwIfNoEntry: false });
+    if (st && Date.now() - st.mtimeMs > 3_600_000) rmSync(p, { force: true });
   }
 }
 
