@@ -450,8 +450,8 @@ it('refuses every bad input with a 4xx and a JSON error, and writes nothing', as
 }, 300_000);
 
 it('refuses malformed HTTP below the app with a 4xx, and keeps running', async () => {
-  // Node's HTTP parser answers these before express sees them: a bare 400/431 with no JSON body
-  // (a `clientError` handler on the server in main.ts would give them one).
+  // Node's HTTP parser refuses these before express sees them; the server's `clientError` handler
+  // still answers with the API's JSON error body.
   const pid = stack.state().pids['api-gateway'];
   const auth = `Authorization: Bearer ${stack.token}\r\n`;
   const requests = [
@@ -463,13 +463,17 @@ it('refuses malformed HTTP below the app with a 4xx, and keeps running', async (
     `POST /api/v1/findings HTTP/1.1\r\nHost: x\r\n${auth}Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n`,
   ];
   const statuses: number[] = [];
+  const bare: string[] = [];
   for (const r of requests) {
     const a = await rawSocket(stack, r);
     sheet.add('badInputs');
     if (a.status >= 500) sheet.add('answers5xx');
     statuses.push(a.status);
+    if (!/\{"error":\{"code":"[a-z_]+","message":"[^"]+"\}\}/.test(a.text))
+      bare.push(`${r.slice(0, 30)} -> ${a.text.slice(0, 80)}`);
   }
   expect(statuses.filter((s) => s < 400 || s > 499)).toEqual([]);
+  expect(bare).toEqual([]);
   expect(stack.state().pids['api-gateway']).toBe(pid);
   expect((await stack.api('GET', '/healthz')).status).toBe(200);
 });

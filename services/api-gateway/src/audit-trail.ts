@@ -39,13 +39,19 @@ export function auditRequests(audit: AuditLog, log: Logger): RequestHandler {
       const out = obj(answer);
       const action = actionOf(method, path, body.dry_run === true) as Action;
       const principal = res.locals.principal as Principal | undefined;
+      // Nobody to name: an unauthenticated request is in the request log, not the audit trail
+      // (which is kept 400 days, so a flood of 401s must not be able to fill Redis).
+      if (!principal) return;
       const ok = res.statusCode < 400;
       const batchFromPath = /^\/remediations\/([^/]+)\/rollback$/.exec(path)?.[1] ?? null;
       const entry: AuditInput = {
         actor: principal?.name ?? 'unauthenticated',
         action,
         batch_id: str(out.batch_id) ?? str(body.batch_id) ?? batchFromPath,
-        finding_ids: Array.isArray(body.finding_ids) ? body.finding_ids.filter((f) => typeof f === 'string') : [],
+        // A refused body may hold anything: keep a bounded sample of it.
+        finding_ids: Array.isArray(body.finding_ids)
+          ? body.finding_ids.filter((f) => typeof f === 'string').slice(0, ok ? undefined : 100)
+          : [],
         snapshot_id: str(body.snapshot_id),
         change_ticket: str(body.change_ticket),
         outcome: ok

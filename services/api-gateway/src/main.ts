@@ -57,6 +57,22 @@ async function main(): Promise<void> {
     const a = server.address();
     rt.log.info({ port: typeof a === 'object' && a ? a.port : env.PORT, cloud: env.AEGIS_CLOUD }, 'api-gateway ready');
   });
+  // HTTP that Node refuses before express sees it (bad request line, oversized headers) still gets
+  // the API's JSON error body, never a bare status line.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return void socket.destroy();
+    const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+    const status = tooLarge ? 431 : 400;
+    const body = JSON.stringify({
+      error: {
+        code: tooLarge ? 'headers_too_large' : 'bad_request',
+        message: tooLarge ? 'request headers too large' : 'malformed HTTP request',
+      },
+    });
+    socket.end(
+      `HTTP/1.1 ${status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
   // Webhook deliveries run in the gateway: it has outbound network, the snapshot service keeps its narrow role.
   const webhooks = env.AEGIS_WEBHOOK_URLS.length ? await startWebhookWorker(rt) : null;
   shutdown.register('runtime', () => rt.close());

@@ -232,6 +232,30 @@ describe('API gateway: validation and auth', () => {
     );
   });
 
+  it('audits callers it can name, and keeps what a refused body carries bounded', async () => {
+    const len = () => rt.redis.xlen(rt.audit.key);
+    const before = await len();
+    for (let i = 0; i < 5; i++)
+      expect(
+        (
+          await request(app)
+            .post('/api/v1/remediations')
+            .send({ finding_ids: ['x'], dry_run: true })
+        ).status,
+      ).toBe(401);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await len()).toBe(before);
+    const junk = Array.from({ length: 5000 }, (_, i) => `f-junk-${i}`);
+    expect(
+      (await request(app).post('/api/v1/remediations').set(auth()).send({ finding_ids: junk, dry_run: true })).status,
+    ).toBe(400);
+    await new Promise((r) => setTimeout(r, 50));
+    const [last] = await rt.redis.xrevrange(rt.audit.key, '+', '-', 'COUNT', 1);
+    const entry = JSON.parse(last?.[1][1] ?? '{}') as { actor: string; outcome: string; finding_ids: string[] };
+    expect(entry).toMatchObject({ actor: 'dev', outcome: 'validation_failed' });
+    expect(entry.finding_ids.length).toBe(100);
+  });
+
   it('lists the six handlers with tiers and IAM actions', async () => {
     const r = await request(app).get('/api/v1/handlers').set(auth());
     expect(r.body.handlers).toHaveLength(6);
