@@ -51,6 +51,13 @@ async function main(): Promise<void> {
     allowedAccounts: env.AEGIS_ALLOWED_ACCOUNTS ? new Set(env.AEGIS_ALLOWED_ACCOUNTS) : null,
     basePath: env.AEGIS_BASE_PATH,
   });
+  const sweep = () =>
+    service
+      .sweepUnfinishedEnqueues()
+      .catch((err: unknown) => rt.log.warn({ err: (err as Error).message }, 'enqueue sweep failed'));
+  void sweep();
+  const sweeper = setInterval(() => void sweep(), 60_000);
+  sweeper.unref();
   const shutdown = new ShutdownManager(rt.log, 20_000);
   shutdown.listen();
   const server = app.listen(env.PORT, env.HOST, () => {
@@ -76,6 +83,7 @@ async function main(): Promise<void> {
   // Webhook deliveries run in the gateway: it has outbound network, the snapshot service keeps its narrow role.
   const webhooks = env.AEGIS_WEBHOOK_URLS.length ? await startWebhookWorker(rt) : null;
   shutdown.register('runtime', () => rt.close());
+  shutdown.register('sweeper', async () => clearInterval(sweeper));
   shutdown.register('queues', () => queues.close());
   shutdown.register('http', () => new Promise<void>((r) => server.close(() => r())));
   if (webhooks) shutdown.register('webhooks', () => webhooks.close());

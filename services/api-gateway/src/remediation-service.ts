@@ -292,6 +292,18 @@ export class RemediationService {
     await store.redis.del(this.leaseKey(batchId));
   }
 
+  /**
+   * At start-up and then every minute: finish the enqueueing of any recent batch whose execute died
+   * half-way, so a stuck batch does not wait for somebody to look at it. Returns how many.
+   */
+  async sweepUnfinishedEnqueues(sinceMs = this.policy.planTtlMs + 86_400_000): Promise<number> {
+    const { store } = this.rt;
+    const ids = await store.redis.zrangebyscore(store.keys.batches(), Date.now() - sinceMs, '+inf');
+    let resumed = 0;
+    for (const id of ids) if (await this.resumeEnqueue(id)) resumed++;
+    return resumed;
+  }
+
   /** Finishes the enqueueing of an execute that died half-way; false when there is none to finish. */
   private async resumeEnqueue(batchId: string): Promise<boolean> {
     const { store } = this.rt;

@@ -16,6 +16,7 @@ describe('API gateway: validation and auth', () => {
   let rt: Runtime;
   let queues: DispatchQueues;
   let app: ReturnType<typeof createApp>;
+  let service: RemediationService;
   const DEV = 'dev-token-0123456789abcdef';
   const scoped = Object.fromEntries(SCOPES.map((s) => [s, `tok-${s.replace(':', '-')}-0123456789`])) as Record<
     Scope,
@@ -39,7 +40,7 @@ describe('API gateway: validation and auth', () => {
       { name: 'dev', sha256: createHash('sha256').update(DEV).digest('hex'), scopes: [...SCOPES] },
       ...SCOPES.map((s) => ({ name: s, sha256: createHash('sha256').update(scoped[s]).digest('hex'), scopes: [s] })),
     ]);
-    const service = new RemediationService(rt, queues, {
+    service = new RemediationService(rt, queues, {
       planTtlMs: 60_000,
       productionAccounts: new Set(['123456789012']),
       changeTicketPattern: /^CHG-\d+$/,
@@ -254,6 +255,43 @@ describe('API gateway: validation and auth', () => {
     const entry = JSON.parse(last?.[1][1] ?? '{}') as { actor: string; outcome: string; finding_ids: string[] };
     expect(entry).toMatchObject({ actor: 'dev', outcome: 'validation_failed' });
     expect(entry.finding_ids.length).toBe(100);
+  });
+
+  it('finishes the enqueueing of an execute that died half-way, without anybody asking', async () => {
+    const sg = sandbox.seeded()?.security_group_id as string;
+    await request(app)
+      .post('/api/v1/findings')
+      .set(auth())
+      .send({ findings: [finding({ id: 'f-half', resource_id: sg })] });
+    const dry = await request(app)
+      .post('/api/v1/remediations')
+      .set(auth())
+      .send({ finding_ids: ['f-half'], dry_run: true });
+    const batchId = dry.body.batch_id as string;
+    // What a gateway killed between recording the items and enqueueing their jobs leaves behind.
+    const startedAt = new Date().toISOString();
+    expect(await rt.store.claimExecution(batchId, { started_at: startedAt, executed_by: 'dev' })).toBe(true);
+    const [p] = await rt.store.getPlanItems(batchId);
+    await rt.store.initItems(batchId, [
+      {
+        batch_id: batchId,
+        finding_id: 'f-half',
+        handler: 'block-public-ssh',
+        tier: 'T1',
+        resource_id: sg,
+        account_id: p?.account_id ?? '',
+        region: 'us-east-1',
+        state: 'queued',
+        attempts: 0,
+        enqueued_at: startedAt,
+      },
+    ]);
+    const waiting = () => queues.tiers.T1.getJobCounts('waiting', 'prioritized');
+    const before = await waiting();
+    expect(await service.sweepUnfinishedEnqueues()).toBe(1);
+    const after = await waiting();
+    expect((after.waiting ?? 0) + (after.prioritized ?? 0)).toBe((before.waiting ?? 0) + (before.prioritized ?? 0) + 1);
+    expect(await service.sweepUnfinishedEnqueues()).toBe(0);
   });
 
   it('lists the six handlers with tiers and IAM actions', async () => {
