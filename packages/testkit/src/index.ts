@@ -1,2 +1,3 @@
 export * from './redis-provider';
 export * from './stack';
+export * from './e2e';
