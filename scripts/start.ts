@@ -194,6 +194,10 @@ async function main(): Promise<void> {
     AEGIS_CLOUD: env.AEGIS_CLOUD,
     AEGIS_SANDBOX_PORT: String(env.AEGIS_SANDBOX_PORT),
     AEGIS_SNAPSHOT_URL: `http://127.0.0.1:${snapshotPort}`,
+    // The pinned SDK runs on Node 20; its notice about versions after January 2027 needing Node 22
+    // is in docs/deploy.md rather than in every process's log as a non-JSON line.
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED:
+      process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ?? 'true',
   };
   if (env.AEGIS_SNAPSHOT_STORE.startsWith('file://')) {
     try {
