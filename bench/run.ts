@@ -114,6 +114,8 @@ async function main(): Promise<number> {
   const flat = flatten(report);
   writeFileSync(join(cfg.outDir, 'results.json'), `${JSON.stringify(flat, null, 2)}\n`);
   writeFileSync(join(cfg.outDir, 'results.md'), markdown(report, plots));
+  // Everything measured, curves included, for a closer look or another rendering.
+  writeFileSync(join(cfg.outDir, 'results.detail.json'), `${JSON.stringify(report, null, 1)}\n`);
   const width = Math.max(...Object.keys(flat).map((k) => k.length));
   process.stdout.write(
     `\n${Object.entries(flat)

@@ -68,6 +68,7 @@ export function flatten(r: BenchReport): Flat {
     rate_budget_in_tree: r.rate?.rate_budget.in_tree ?? null,
     rate_budget_committed: r.rate?.rate_budget.committed ?? null,
     rate_budget_at_defaults: r.rate?.budget_at_defaults ?? null,
+    rate_budget_planned_share: r.rate?.rate_budget.planned_share ?? null,
     t1_items: t?.headline.items ?? null,
     t1_p50_s: t?.headline.p50_s ?? null,
     t1_p95_s: t?.headline.p95_s ?? null,
@@ -325,7 +326,7 @@ export function markdown(r: BenchReport, plots: { t1?: string; rate?: string }):
   if (rt) {
     L.push('## 2. Rate-limit utilisation', '');
     L.push(
-      `Sandbox throttling on with EC2's buckets; Revoke/Authorize: ${rt.bucket_capacity} burst, ${rt.bucket_refill_per_s} per s. Shared rate budget in the tree: ${rt.rate_budget.in_tree ? `yes${rt.rate_budget.committed ? ' (committed)' : ' (uncommitted working-tree code)'}` : 'no'}${rt.budget_at_defaults ? '' : ' (this run: the main stack, budget scaled out of the way)'}. Utilisation = successful mutating calls / (burst + refill × run time).`,
+      `Sandbox throttling on with EC2's buckets; Revoke/Authorize: ${rt.bucket_capacity} burst, ${rt.bucket_refill_per_s} per s. Shared rate budget in the tree: ${rt.rate_budget.in_tree ? `yes${rt.rate_budget.committed ? ' (committed)' : ' (uncommitted working-tree code)'}, planning ${Math.round(rt.rate_budget.planned_share * 100)}% of each bucket` : 'no'}${rt.budget_at_defaults ? '' : ' (this run: the main stack, budget scaled out of the way)'}. Utilisation = successful mutating calls / (burst + refill × run time).`,
       '',
     );
     L.push('| | |', '|---|---|');
@@ -339,6 +340,15 @@ export function markdown(r: BenchReport, plots: { t1?: string; rate?: string }):
       row(['items sent back to the queue as throttled', rt.throttle_deferrals]),
       row(['failed items', rt.failed_items]),
       row(['groups left open', rt.left_open]),
+    );
+    for (const [k, v] of Object.entries(rt.budget_wait_ms))
+      L.push(row([`mean wait for a ${k} budget token`, `${v} ms`]));
+    L.push(
+      row(['item run, start to finish (p50 / mean)', `${rt.spans.run_ms_p50} / ${rt.spans.run_ms_mean} ms`]),
+      row([
+        'start → snapshot stored / → apply done / → finished (means)',
+        `${rt.spans.start_to_snapshot_ms} / ${rt.spans.snapshot_to_apply_ms} / ${rt.spans.apply_to_finish_ms} ms`,
+      ]),
     );
     if (plots.rate) L.push('', `![rate limit](${plots.rate})`);
     L.push('');
@@ -394,10 +404,10 @@ export function markdown(r: BenchReport, plots: { t1?: string; rate?: string }):
       '',
     );
     L.push(
-      '| queued | Redis B/planned item | Redis B/queued item | enqueue s | items/s | gateway RSS MiB | T1 worker RSS MiB |',
-      '|---|---|---|---|---|---|---|',
+      '| queued | Redis B/planned item | Redis B/queued item | enqueue s | items/s | gateway RSS MiB | T1 worker RSS MiB | GET status ms |',
+      '|---|---|---|---|---|---|---|---|',
     );
-    L.push(row(['0', '', '', '', '', mem.idle.gateway_rss_mib, mem.idle.worker_t1_rss_mib]));
+    L.push(row(['0', '', '', '', '', mem.idle.gateway_rss_mib, mem.idle.worker_t1_rss_mib, '']));
     for (const p of mem.points)
       L.push(
         row([
@@ -408,6 +418,7 @@ export function markdown(r: BenchReport, plots: { t1?: string; rate?: string }):
           p.enqueue_items_per_s,
           p.gateway_rss_mib,
           p.worker_t1_rss_mib,
+          p.status_get_ms ?? 'several batches',
         ]),
       );
     if (o?.pipeline[0])

@@ -46,8 +46,19 @@ export function pipelineSpans(lines: Line[], batchId: string, records: ItemRecor
     else if (l.action === 'finish') e.finish = t;
     at.set(l.finding_id, e);
   }
+  // Items that ran once, in order (a requeued item's last start follows its first snapshot).
+  const clean = [...at.values()].filter(
+    (e) =>
+      e.start !== undefined &&
+      e.snap !== undefined &&
+      e.apply !== undefined &&
+      e.finish !== undefined &&
+      e.start <= e.snap &&
+      e.snap <= e.apply &&
+      e.apply <= e.finish,
+  );
   const d = (k1: 'start' | 'snap' | 'apply', k2: 'snap' | 'apply' | 'finish') =>
-    [...at.values()].flatMap((e) => (e[k1] !== undefined && e[k2] !== undefined ? [e[k2] - e[k1]] : []));
+    clean.flatMap((e) => (e[k1] !== undefined && e[k2] !== undefined ? [e[k2] - e[k1]] : []));
   const runs = records.flatMap((r) =>
     r.started_at && r.finished_at ? [Date.parse(r.finished_at) - Date.parse(r.started_at)] : [],
   );

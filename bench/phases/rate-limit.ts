@@ -1,9 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DEFAULT_RATES, resolveRates } from '../../packages/dispatch/src/rate-budget';
 import { REPO_ROOT } from '../../packages/testkit/src';
 import { defaultRate } from '../../services/aws-sandbox/src/throttle';
 import { opStats, seedOpenSshGroups, stillOpen } from '../lib/sandbox';
+import { pipelineSpans, parseLines, type SpanSummary } from '../lib/spans';
 import { execute, itemRecords, planBatch, waitBatch, type BenchStack } from '../lib/stack';
 import { round, slope } from '../lib/stats';
 
@@ -14,6 +16,8 @@ export interface RateBudgetPresence {
   in_tree: boolean;
   /** …and that code is committed (not only in someone's working tree). */
   committed: boolean;
+  /** The share of EC2's mutating bucket the budget plans to use at its defaults (its headroom). */
+  planned_share: number;
 }
 
 /** Whether packages/dispatch has the shared rate budget wired into the runtime, as the bench finds the tree. */
@@ -36,7 +40,27 @@ export function rateBudgetPresence(): RateBudgetPresence {
       return false;
     }
   })();
-  return { in_tree: inTree, committed: inTree && committed };
+  const planned = resolveRates(1)['ec2:mutate'].perSecond / DEFAULT_RATES['ec2:mutate'].perSecond;
+  return { in_tree: inTree, committed: inTree && committed, planned_share: inTree ? round(planned, 3) : 1 };
+}
+
+/** Mean budget wait per call by category, from the T1 worker's Prometheus histogram (empty without a budget). */
+async function budgetWaits(bs: BenchStack): Promise<Record<string, number>> {
+  const port = bs.stack.state().ports['worker-t1'];
+  if (!port) return {};
+  const text = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(10_000) })
+    .then((r) => r.text())
+    .catch(() => '');
+  const sums = new Map<string, { sum: number; count: number }>();
+  for (const m of text.matchAll(
+    /^aegis_rate_budget_wait_seconds_(sum|count)\{[^}]*category="([^"]+)"[^}]*\} ([\d.e+-]+)$/gm,
+  )) {
+    const e = sums.get(m[2] ?? '') ?? { sum: 0, count: 0 };
+    if (m[1] === 'sum') e.sum += Number(m[3]);
+    else e.count += Number(m[3]);
+    sums.set(m[2] ?? '', e);
+  }
+  return Object.fromEntries([...sums].map(([k, v]) => [k, v.count ? round((v.sum / v.count) * 1000, 1) : 0]));
 }
 
 export interface RateLimitResult {
@@ -59,6 +83,9 @@ export interface RateLimitResult {
   rate_budget: RateBudgetPresence;
   /** The stack ran the budget at its defaults (false: the main stack's budget, scaled out of the way). */
   budget_at_defaults: boolean;
+  /** Mean wait for a budget token per call, by category, from the T1 worker's metrics (ms). */
+  budget_wait_ms: Record<string, number>;
+  spans: SpanSummary;
   /** Seconds since execute → ok mutating calls so far (the plot). */
   series: { t: number; ok: number }[];
 }
@@ -97,6 +124,8 @@ export async function runRateLimit(
     onSample: () => series.push({ t: (Date.now() - t0) / 1000, ok: opStats(sb.stats(), MUTATING).ok - base }),
   });
   const records = await itemRecords(bs, batchId);
+  const spans = pipelineSpans(parseLines(bs.stack.output()), batchId, records);
+  const budgetWait = await budgetWaits(bs);
   const tEnd = Math.max(...records.map((r) => (r.finished_at ? Date.parse(r.finished_at) : 0)));
   const runS = (tEnd - t0) / 1000;
   const stats = sb.stats();
@@ -121,6 +150,8 @@ export async function runRateLimit(
     left_open: stillOpen(sb, groups),
     rate_budget: rateBudgetPresence(),
     budget_at_defaults: budgetAtDefaults,
+    budget_wait_ms: budgetWait,
+    spans,
     series,
   };
 }
