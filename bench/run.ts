@@ -4,7 +4,7 @@
  * process): the rate-limit phase runs on its own throttled stack while the others run one after
  * another on the first. Prints the figures and writes results.json, results.md and the plots.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from './lib/config';
@@ -24,6 +24,11 @@ const say = (m: string) => process.stdout.write(`[bench ${Math.round((Date.now()
 
 async function main(): Promise<number> {
   const cfg = loadConfig(process.argv.slice(2), process.env);
+  if (cfg.renderOnly) {
+    const detail = join(cfg.outDir, 'results.detail.json');
+    writeResults(JSON.parse(readFileSync(detail, 'utf8')) as BenchReport, cfg.outDir);
+    return 0;
+  }
   const machine = describeMachine();
   say(
     `${cfg.mode} run on ${machine.nproc} CPUs, ${machine.mem_total_gib} GiB, node ${machine.node}, load ${machine.loadavg_start.join(' ')}`,
@@ -101,29 +106,33 @@ async function main(): Promise<number> {
 
   report.wall_s = round((Date.now() - started) / 1000, 1);
   report.loadavg_end = loadavg().map((l) => round(l, 2));
-  mkdirSync(cfg.outDir, { recursive: true });
+  writeResults(report, cfg.outDir);
+  return report.errors.length ? 1 : 0;
+}
+
+/** results.json, results.md, the plots and results.detail.json (everything, to render again). */
+function writeResults(report: BenchReport, outDir: string): void {
+  mkdirSync(outDir, { recursive: true });
   const plots: { t1?: string; rate?: string } = {};
   if (report.t1) {
     plots.t1 = 'results-t1-sla.svg';
-    writeFileSync(join(cfg.outDir, plots.t1), t1Chart(report.t1));
+    writeFileSync(join(outDir, plots.t1), t1Chart(report.t1));
   }
   if (report.rate) {
     plots.rate = 'results-rate-limit.svg';
-    writeFileSync(join(cfg.outDir, plots.rate), rateChart(report.rate));
+    writeFileSync(join(outDir, plots.rate), rateChart(report.rate));
   }
   const flat = flatten(report);
-  writeFileSync(join(cfg.outDir, 'results.json'), `${JSON.stringify(flat, null, 2)}\n`);
-  writeFileSync(join(cfg.outDir, 'results.md'), markdown(report, plots));
-  // Everything measured, curves included, for a closer look or another rendering.
-  writeFileSync(join(cfg.outDir, 'results.detail.json'), `${JSON.stringify(report, null, 1)}\n`);
+  writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(flat, null, 2)}\n`);
+  writeFileSync(join(outDir, 'results.md'), markdown(report, plots));
+  writeFileSync(join(outDir, 'results.detail.json'), `${JSON.stringify(report, null, 1)}\n`);
   const width = Math.max(...Object.keys(flat).map((k) => k.length));
   process.stdout.write(
     `\n${Object.entries(flat)
       .map(([k, v]) => `  ${k.padEnd(width)}  ${v}`)
       .join('\n')}\n\n`,
   );
-  say(`wrote ${join(cfg.outDir, 'results.json')} and results.md in ${report.wall_s} s`);
-  return report.errors.length ? 1 : 0;
+  say(`wrote results.json, results.md, results.detail.json and the plots in ${outDir} (run: ${report.wall_s} s)`);
 }
 
 main().then(

@@ -146,11 +146,13 @@ export interface BenchConfig {
   outDir: string;
   phases: ReadonlySet<Phase>;
   profileDir: string | null;
+  /** Measure nothing: write results.md, results.json and the plots again from results.detail.json. */
+  renderOnly: boolean;
 }
 
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): BenchConfig {
-  const unknown = argv.filter((a) => a !== '--quick');
-  if (unknown.length) throw new Error(`bench: unknown arguments ${unknown.join(' ')} (only --quick)`);
+  const unknown = argv.filter((a) => a !== '--quick' && a !== '--render');
+  if (unknown.length) throw new Error(`bench: unknown arguments ${unknown.join(' ')} (--quick, --render)`);
   const e = BenchEnv.parse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== '')));
   const mode: Mode = e.BENCH_SIZE === 'tiny' ? 'tiny' : argv.includes('--quick') ? 'quick' : 'full';
   const overrides = e.BENCH_SIZES ? SizeOverrides.parse(JSON.parse(e.BENCH_SIZES)) : {};
@@ -160,5 +162,6 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): BenchConfig 
     outDir: resolve(e.BENCH_OUT_DIR ?? `${REPO_ROOT}/bench`),
     phases: new Set(e.BENCH_PHASES ?? PHASES),
     profileDir: e.BENCH_PROFILE_DIR ? resolve(e.BENCH_PROFILE_DIR) : null,
+    renderOnly: argv.includes('--render'),
   };
 }

@@ -131,6 +131,7 @@ export function t1Chart(t: T1Result): string {
 
 export function rateChart(r: RateLimitResult): string {
   const end = r.series[r.series.length - 1]?.t ?? r.run_s;
+  const share = r.budget_at_defaults && r.rate_budget.in_tree ? r.rate_budget.planned_share : 1;
   return lineChart({
     title: `Revoke/Authorize calls against the EC2 bucket (${r.bucket_capacity} burst, ${r.bucket_refill_per_s}/s)`,
     xLabel: 'seconds since execute',
@@ -145,6 +146,19 @@ export function rateChart(r: RateLimitResult): string {
           { x: end, y: r.bucket_capacity + r.bucket_refill_per_s * end },
         ],
       },
+      ...(share < 1
+        ? [
+            {
+              name: `the budget's plan (${Math.round(share * 100)}%)`,
+              color: COLORS[2] ?? '#000',
+              dashed: true,
+              points: [
+                { x: 0, y: Math.floor(r.bucket_capacity * share) },
+                { x: end, y: Math.floor(r.bucket_capacity * share) + r.bucket_refill_per_s * share * end },
+              ],
+            },
+          ]
+        : []),
       {
         name: 'dispatcher',
         color: COLORS[0] ?? '#000',

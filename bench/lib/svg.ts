@@ -20,14 +20,15 @@ export interface Chart {
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
-/** About five round tick values from 0 to `max`. */
+/** About five round tick values from 0 to at least `max`. */
 function ticks(max: number): number[] {
   if (max <= 0) return [0];
   const raw = max / 5;
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? raw;
-  const out: number[] = [];
-  for (let v = 0; v <= max * 1.0001; v += step) out.push(Math.round(v * 1e6) / 1e6);
+  // Up to the first tick at or above `max`, so every point lies inside the plot.
+  const out: number[] = [0];
+  while ((out[out.length - 1] ?? 0) < max) out.push(Math.round(out.length * step * 1e6) / 1e6);
   return out;
 }
 
