@@ -13,6 +13,7 @@ module.exports = {
     '<rootDir>/test/**/*.test.ts',
   ],
   moduleFileExtensions: ['ts', 'js', 'json'],
+  setupFiles: ['<rootDir>/test/setup/env.js'],
   testTimeout: 60000,
   maxWorkers: 2,
 };

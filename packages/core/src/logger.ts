@@ -36,6 +36,7 @@ export function createLogger(
       formatters: { level: (label) => ({ level: label }) },
       redact: { paths: REDACT, censor: '[redacted]' },
     },
-    destination ?? pino.destination({ dest: 1, sync: false }),
+    // Synchronous: a line written before a SIGKILL (a killed pod) is not lost in a buffer.
+    destination ?? pino.destination({ dest: 1, sync: true }),
   );
 }
