@@ -7,6 +7,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { stopAllChildren } from './lib/child';
 import { loadConfig } from './lib/config';
 import { describeMachine } from './lib/proc';
 import { flatten, markdown, rateChart, t1Chart, type BenchReport } from './lib/report';
@@ -39,7 +40,7 @@ async function main(): Promise<number> {
   let cleaning: Promise<void> | null = null;
   const cleanup = () =>
     (cleaning ??= (async () => {
-      await Promise.allSettled(stacks.map((s) => s.stop()));
+      await Promise.allSettled([...stacks.map((s) => s.stop()), stopAllChildren()]);
       await Promise.allSettled(closers.map((c) => c()));
     })());
   for (const sig of ['SIGINT', 'SIGTERM'] as const)

@@ -13,6 +13,13 @@ export interface Child {
   stop(): Promise<void>;
 }
 
+const live = new Set<Child>();
+
+/** Stops every child still running (a run interrupted by a signal leaves none behind). */
+export async function stopAllChildren(): Promise<void> {
+  await Promise.allSettled([...live].map((c) => c.stop()));
+}
+
 /**
  * Runs `script` (relative to the repository root) under tsx, as the launcher runs services, and
  * waits for a line containing `readyText`; bounded by `timeoutMs`.
@@ -40,12 +47,15 @@ export async function spawnTs(
   }
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const stop = async () => {
+    live.delete(handle);
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
     const t = setTimeout(() => child.kill('SIGKILL'), 40_000);
     await exited;
     clearTimeout(t);
   };
+  const handle: Child = { pid: child.pid ?? 0, lines, readyAt: 0, spawnedAt, stop };
+  live.add(handle);
   let timer: NodeJS.Timeout | undefined;
   try {
     const readyAt = await Promise.race([
@@ -60,7 +70,8 @@ export async function spawnTs(
         );
       }),
     ]);
-    return { pid: child.pid ?? 0, lines, readyAt, spawnedAt, stop };
+    handle.readyAt = readyAt;
+    return handle;
   } catch (err) {
     await stop();
     throw err;
