@@ -141,7 +141,6 @@ export async function remediateItem(
     const snapshotId = formatSnapshotId(seq);
     let stored;
     try {
-      const header = await store.getHeader(batchId);
       stored = await deps.snapshots.store(
         {
           snapshot_id: snapshotId,
@@ -159,7 +158,8 @@ export async function remediateItem(
           plan_hash: planHash(plan.ops),
           ops: plan.ops,
           ...(meta?.change_ticket ? { change_ticket: meta.change_ticket } : {}),
-          ...(header?.requested_by ? { requested_by: header.requested_by } : {}),
+          // Who executed the batch (read with the batch's meta above; the plan header is large).
+          ...(meta?.executed_by ? { requested_by: meta.executed_by } : {}),
         },
         signal,
       );
