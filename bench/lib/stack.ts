@@ -1,6 +1,6 @@
 import type { SandboxHandle } from '../../services/aws-sandbox/src';
 import { Keys } from '../../packages/dispatch/src/keys';
-import { ItemRecord } from '../../packages/dispatch/src/records';
+import { ItemRecord, type ItemCounts } from '../../packages/dispatch/src/records';
 import { freePort, startStack, type Stack } from '../../packages/testkit/src';
 import { spawnTs, type Child } from './child';
 import { Redis } from './deps';
@@ -149,15 +149,8 @@ export async function planBatch(bs: BenchStack, prefix: string, groups: readonly
 
 // --- progress and outcomes, read from Redis
 
-export interface Counts {
-  queued: number;
-  running: number;
-  succeeded: number;
-  noop: number;
-  failed: number;
-  timed_out: number;
-  cancelled: number;
-}
+/** An executed batch's item counters, as the dispatcher keeps them. */
+export type Counts = ItemCounts;
 
 export async function counts(bs: BenchStack, batchId: string): Promise<Counts> {
   const h = await bs.redis.hgetall(keys.batchCounts(batchId));
