@@ -28,10 +28,14 @@ export interface GatewayPolicy {
  * nothing: item records are created only when absent (this script), and job ids are deterministic.
  */
 const ENQUEUE_LEASE_MS = 10_000;
+/**
+ * Items are staged in chunks (any batch size), then put in place in one step only if absent.
+ * KEYS: items, counts, staging. ARGV: item count.
+ */
 const INIT_ITEMS_ONCE_LUA = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-for i = 1, #ARGV - 1, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('HSET', KEYS[2], 'queued', ARGV[#ARGV], 'running', 0, 'succeeded', 0, 'noop', 0, 'failed', 0,
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('DEL', KEYS[3]) return 0 end
+redis.call('RENAME', KEYS[3], KEYS[1])
+redis.call('HSET', KEYS[2], 'queued', ARGV[1], 'running', 0, 'succeeded', 0, 'noop', 0, 'failed', 0,
   'timed_out', 0, 'cancelled', 0)
 return 1
 `;
@@ -261,12 +265,19 @@ export class RemediationService {
       attempts: 0,
       enqueued_at: startedAt,
     }));
+    const staging = `${store.keys.batchItems(batchId)}:staging`;
+    for (let k = 0; k < records.length; k += 1000) {
+      await store.redis.hset(
+        staging,
+        Object.fromEntries(records.slice(k, k + 1000).map((r) => [r.finding_id, JSON.stringify(r)])),
+      );
+    }
     await store.redis.eval(
       INIT_ITEMS_ONCE_LUA,
-      2,
+      3,
       store.keys.batchItems(batchId),
       store.keys.batchCounts(batchId),
-      ...records.flatMap((r) => [r.finding_id, JSON.stringify(r)]),
+      staging,
       String(records.length),
     );
     const queued = new Set(
