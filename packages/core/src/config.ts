@@ -20,6 +20,35 @@ export const DurationMs = z.string().transform((s, ctx) => {
   return ms;
 });
 
+/**
+ * An environment variable holding JSON checked by `schema`; unset is `undefined`. A refusal says
+ * `describe` when given, else each problem with its path.
+ */
+export function jsonEnv<S extends z.ZodType>(schema: S, describe?: string) {
+  return z
+    .string()
+    .optional()
+    .transform((v, ctx): z.infer<S> | undefined => {
+      if (!v) return undefined;
+      let json: unknown;
+      try {
+        json = JSON.parse(v);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be JSON' });
+        return z.NEVER;
+      }
+      const r = schema.safeParse(json);
+      if (!r.success) {
+        ctx.addIssue({
+          code: 'custom',
+          message: describe ?? r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+        });
+        return z.NEVER;
+      }
+      return r.data;
+    });
+}
+
 export const PositiveInt = z.coerce.number().int().positive();
 
 export class ConfigError extends Error {
@@ -101,27 +130,10 @@ export const CommonEnv = z.object({
     .default('AegisRemediation'),
   AEGIS_ASSUME_ROLE_EXTERNAL_ID: z.string().min(2).max(1224).optional(),
   /** Per-account role ARNs replacing the default one, JSON: `{"111111111111":"arn:aws:iam::111111111111:role/Other"}`. */
-  AEGIS_ACCOUNT_ROLES: z
-    .string()
-    .optional()
-    .transform((v, ctx): Record<string, string> | undefined => {
-      if (!v) return undefined;
-      let json: unknown;
-      try {
-        json = JSON.parse(v);
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'must be JSON' });
-        return z.NEVER;
-      }
-      const r = z
-        .record(z.string().regex(/^\d{12}$/), z.string().regex(/^arn:aws[\w-]*:iam::\d{12}:role\/.+$/))
-        .safeParse(json);
-      if (!r.success) {
-        ctx.addIssue({ code: 'custom', message: 'a JSON object of 12-digit account id to role ARN' });
-        return z.NEVER;
-      }
-      return r.data;
-    }),
+  AEGIS_ACCOUNT_ROLES: jsonEnv(
+    z.record(z.string().regex(/^\d{12}$/), z.string().regex(/^arn:aws[\w-]*:iam::\d{12}:role\/.+$/)),
+    'a JSON object of 12-digit account id to role ARN',
+  ),
   /** Webhook receivers of dispatcher events, comma separated; bodies signed with AEGIS_WEBHOOK_SECRET. */
   AEGIS_WEBHOOK_URLS: z
     .string()

@@ -61,6 +61,18 @@ describe('config', () => {
       expect(msg).toMatch(/AEGIS_CLOUD: .*(aws|sandbox).*\(got "gcp"\)/);
     }
   });
+  it('parses JSON settings and names what is wrong', () => {
+    expect(
+      parseEnv(CommonEnv, { AEGIS_ACCOUNT_ROLES: '{"111111111111":"arn:aws:iam::111111111111:role/X"}' })
+        .AEGIS_ACCOUNT_ROLES,
+    ).toEqual({
+      '111111111111': 'arn:aws:iam::111111111111:role/X',
+    });
+    expect(() => parseEnv(CommonEnv, { AEGIS_ACCOUNT_ROLES: '{nope' })).toThrow(/AEGIS_ACCOUNT_ROLES: must be JSON/);
+    expect(() => parseEnv(CommonEnv, { AEGIS_ACCOUNT_ROLES: '{"1":"x"}' })).toThrow(/12-digit account id to role ARN/);
+    expect(parseEnv(CommonEnv, {}).AEGIS_ACCOUNT_ROLES).toBeUndefined();
+  });
+
   it('parses durations', () => {
     expect(parseDuration('90s')).toBe(90_000);
     expect(parseDuration('48h')).toBe(172_800_000);

@@ -1,8 +1,9 @@
 import { z } from 'zod';
+import { jsonEnv } from '@aegis/core';
 import { type LatencyRule, parseLatencySpec } from './latency';
 import { LOG_LEVELS } from './logger';
 import { TERMINAL_FAILURES } from './state';
-import { type BucketRate, BucketRateSchema } from './throttle';
+import { BucketRateSchema } from './throttle';
 
 const flag = z.stringbool();
 
@@ -14,28 +15,7 @@ export const SandboxEnv = z.object({
   AEGIS_SANDBOX_SEED: flag.default(true),
   AEGIS_SANDBOX_THROTTLING: flag.default(true),
   /** Bucket overrides as JSON: `{"ec2:DescribeInstances":{"capacity":10,"refill_per_second":2}}`. */
-  AEGIS_SANDBOX_THROTTLE_RATES: z
-    .string()
-    .optional()
-    .transform((v, ctx): Record<string, BucketRate> | undefined => {
-      if (!v) return undefined;
-      let json: unknown;
-      try {
-        json = JSON.parse(v);
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'must be JSON' });
-        return z.NEVER;
-      }
-      const r = z.record(z.string(), BucketRateSchema).safeParse(json);
-      if (!r.success) {
-        ctx.addIssue({
-          code: 'custom',
-          message: r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
-        });
-        return z.NEVER;
-      }
-      return r.data;
-    }),
+  AEGIS_SANDBOX_THROTTLE_RATES: jsonEnv(z.record(z.string(), BucketRateSchema)),
   /** Added to every call: `25` or `10-50` (ms). */
   AEGIS_SANDBOX_LATENCY_MS: z
     .string()
