@@ -182,6 +182,8 @@ export async function announceItemFinished(
   item: ItemRecord,
   state: ItemState,
   error: string | null,
+  /** The batch's status right after the item's outcome (absent: read it); a running batch has no completion to announce. */
+  batchStatus?: string,
 ): Promise<void> {
   try {
     if (state === 'failed' || state === 'timed_out') {
@@ -196,7 +198,7 @@ export async function announceItemFinished(
         error,
       });
     }
-    await announceBatchIfFinished(deps, item.batch_id);
+    if (batchStatus !== 'running') await announceBatchIfFinished(deps, item.batch_id);
   } catch (err) {
     deps.log.warn(
       { batch_id: item.batch_id, finding_id: item.finding_id, err: (err as Error).message },

@@ -14,3 +14,4 @@ export * from './rate-budget';
 export * from './recheck';
 export * from './audit';
 export * from './events';
+export * from './lua-script';

@@ -29,7 +29,7 @@ export interface RemediateDeps {
   /** Called when the breaker stops a batch, with the cancelled finding ids (their jobs can go). */
   onBatchStopped?: (batchId: string, cancelled: string[]) => Promise<void>;
   /** Told once an outcome is recorded (events for other services, batch completion). */
-  announce?: (item: ItemRecord, state: ItemState, error: string | null) => Promise<void>;
+  announce?: (item: ItemRecord, state: ItemState, error: string | null, batchStatus: string) => Promise<void>;
   /** Events for other services (the regression re-check publishes through it). */
   events?: EventBus;
   /** Called once an item succeeded: schedules its regression re-check (absent: none). */
@@ -75,8 +75,8 @@ export async function remediateItem(
 ): Promise<ItemDecision> {
   const { store, registry, log } = deps;
   const retry = { ...DEFAULT_RETRY, ...deps.retry };
-  const item = await store.getItem(batchId, findingId);
-  const planItem = await store.getPlanItem(batchId, findingId);
+  // One round trip for everything the item needs before it starts.
+  const { item, planItem, meta, estop, snapshotSeq: earlierSnap } = await store.itemContext(batchId, findingId);
   if (!item || !planItem) {
     log.error({ batch_id: batchId, finding_id: findingId }, 'job for an unknown item: dropped');
     return { kind: 'done', state: 'failed' };
@@ -91,9 +91,8 @@ export async function remediateItem(
     resource_id: planItem.resource_id,
   };
 
-  const meta = await store.getMeta(batchId);
   if (meta?.status === 'stopped') return finish(deps, item, 'cancelled', { error: 'batch_stopped' });
-  if (await store.getEmergencyStop()) return { kind: 'requeue', delayMs: 1000, reason: 'emergency_stop' };
+  if (estop) return { kind: 'requeue', delayMs: 1000, reason: 'emergency_stop' };
 
   const started = new Date();
   const run = await store.transition(batchId, findingId, 'running', OPEN, {
@@ -122,7 +121,6 @@ export async function remediateItem(
   try {
     const state = await handler.inspect(ctx, target);
     const plan = handler.plan(state, target, deps.settings, new Date());
-    const earlierSnap = await store.existingSnapshotSeq(batchId, findingId);
     if (plan.noop) {
       if (earlierSnap === null) return finish(deps, item, 'noop', { detail: plan.skip_reason ?? 'already compliant' });
       // An earlier attempt stored its snapshot and applied before it died: finish that attempt.
@@ -137,7 +135,7 @@ export async function remediateItem(
         error_message: `the resource changed since the dry run; planned: ${planItem.changes.join('; ')}; now: ${plan.changes.join('; ')}`,
       });
     }
-    const seq = await store.snapshotSeq(batchId, findingId);
+    const seq = earlierSnap ?? (await store.snapshotSeq(batchId, findingId));
     const snapshotId = formatSnapshotId(seq);
     let stored;
     try {
@@ -171,9 +169,9 @@ export async function remediateItem(
     log.info({ ...fields, action: 'snapshot', status: 'running', snapshot_id: snapshotId }, 'snapshot stored');
 
     // Last gate before the change: an emergency stop or a stopped batch holds the item here.
-    if (await store.getEmergencyStop()) return requeue(deps, item, 1000, 'emergency_stop');
-    if ((await store.getMeta(batchId))?.status === 'stopped')
-      return finish(deps, item, 'cancelled', { error: 'batch_stopped', snapshot_id: snapshotId });
+    const gates = await store.applyGates(batchId);
+    if (gates.estop) return requeue(deps, item, 1000, 'emergency_stop');
+    if (gates.batchStopped) return finish(deps, item, 'cancelled', { error: 'batch_stopped', snapshot_id: snapshotId });
 
     await handler.apply(ctx, target, plan, state);
     log.info({ ...fields, action: 'apply', status: 'running', changes: plan.changes }, 'change applied');
@@ -268,32 +266,33 @@ async function finish(
   const now = new Date();
   const startedAt = item.started_at ? Date.parse(item.started_at) : now.getTime();
   const durationMs = Math.max(0, now.getTime() - startedAt);
-  const r = await deps.store.transition(item.batch_id, item.finding_id, state, OPEN, {
-    ...patch,
-    finished_at: now.toISOString(),
-    duration_ms: durationMs,
-  });
+  const batchId = item.batch_id;
+  const findingStatus =
+    state === 'succeeded' || state === 'noop' ? 'remediated' : state === 'cancelled' ? 'open' : 'failed';
+  const r = await deps.store.finish(
+    item,
+    state,
+    OPEN,
+    { ...patch, finished_at: now.toISOString(), duration_ms: durationMs },
+    {
+      batch_id: batchId,
+      finding_id: item.finding_id,
+      handler: item.handler,
+      tier: item.tier,
+      status: state,
+      error: patch.error,
+      enqueued_at: item.enqueued_at,
+      finished_at: now.toISOString(),
+      duration_s: durationMs / 1000,
+      total_s: Math.max(0, now.getTime() - Date.parse(item.enqueued_at)) / 1000,
+    },
+    findingStatus,
+  );
   if (!r.applied) return { kind: 'done', state: r.previous as ItemState };
   const status = METRIC_STATUS[state];
   deps.metrics.remediations.inc({ tier: item.tier, handler: item.handler, status });
   if (state !== 'cancelled')
     deps.metrics.duration.observe({ tier: item.tier, handler: item.handler }, durationMs / 1000);
-  const batchId = item.batch_id;
-  await deps.store.recordOutcome({
-    batch_id: batchId,
-    finding_id: item.finding_id,
-    handler: item.handler,
-    tier: item.tier,
-    status: state,
-    error: patch.error,
-    enqueued_at: item.enqueued_at,
-    finished_at: now.toISOString(),
-    duration_s: durationMs / 1000,
-    total_s: Math.max(0, now.getTime() - Date.parse(item.enqueued_at)) / 1000,
-  });
-  const findingStatus =
-    state === 'succeeded' || state === 'noop' ? 'remediated' : state === 'cancelled' ? 'open' : 'failed';
-  await deps.store.setFindingStatus(item.finding_id, findingStatus, batchId);
   if (state === 'succeeded' && deps.scheduleRecheck) {
     // The outcome stands whatever happens here: a lost re-check only loses the later warning.
     await deps
@@ -321,7 +320,7 @@ async function finish(
     deps.log.error({ ...fields, message: patch.error_message }, `remediation ${status}: ${patch.error}`);
   else deps.log.info(fields, `remediation ${status}`);
   if (state === 'failed' || state === 'timed_out') await checkBreaker(deps, batchId);
-  await deps.announce?.(item, state, patch.error ?? null);
+  await deps.announce?.(item, state, patch.error ?? null, r.batchStatus);
   return { kind: 'done', state };
 }
 

@@ -1,17 +1,37 @@
 import type { Finding, FindingStatus, ItemState, RedisClient, RollbackState } from '@aegis/core';
 import { Finding as FindingSchema, TERMINAL_ITEM_STATES, formatBatchId } from '@aegis/core';
 import { Keys } from './keys';
-import { SNAPSHOT_ID_LUA, STOP_BATCH_LUA, TRANSITION_LUA } from './lua';
+import { FINISH_LUA, SNAPSHOT_ID_LUA, STOP_BATCH_LUA, TRANSITION_LUA } from './lua';
+import { LuaScript } from './lua-script';
 import type { BatchHeader, BatchMeta, ItemCounts, ItemRecord, OutcomeRecord, PlanItem } from './records';
 import { ItemRecord as ItemRecordSchema, PlanItem as PlanItemSchema } from './records';
 
 const OUTCOME_RETENTION_MS = 31 * 86_400_000;
+const TRANSITION = new LuaScript(TRANSITION_LUA);
+const FINISH = new LuaScript(FINISH_LUA);
+const STOP_BATCH = new LuaScript(STOP_BATCH_LUA);
+const SNAPSHOT_ID = new LuaScript(SNAPSHOT_ID_LUA);
 const ZERO_COUNTS: ItemCounts = { queued: 0, running: 0, succeeded: 0, noop: 0, failed: 0, timed_out: 0, cancelled: 0 };
 
 export interface TransitionResult {
   applied: boolean;
   previous: string;
   batchStatus: string;
+}
+
+/** What a worker reads before it works on an item, in one round trip (StateStore.itemContext). */
+export interface ItemContext {
+  item: ItemRecord | null;
+  planItem: PlanItem | null;
+  meta: BatchMeta | null;
+  estop: EmergencyStop | null;
+  /** The snapshot sequence an earlier attempt of the item allocated (null: none yet). */
+  snapshotSeq: number | null;
+}
+
+export interface FinishResult extends TransitionResult {
+  /** The finding's status as now stored (null: the transition did not apply, or the finding is gone). */
+  findingStatus: FindingStatus | null;
 }
 
 export interface EmergencyStop {
@@ -101,19 +121,7 @@ export class StateStore {
   }
 
   async getMeta(batchId: string): Promise<BatchMeta | null> {
-    const h = await this.redis.hgetall(this.keys.batchMeta(batchId));
-    if (!h.status) return null;
-    return {
-      status: h.status as BatchMeta['status'],
-      executed: h.executed === '1',
-      started_at: h.started_at,
-      finished_at: h.finished_at,
-      stop_reason: h.stop_reason,
-      stop_figures: h.stop_figures ? JSON.parse(h.stop_figures) : undefined,
-      change_ticket: h.change_ticket,
-      executed_by: h.executed_by,
-      rollback_status: (h.rollback_status ?? 'none') as RollbackState,
-    };
+    return parseMeta(await this.redis.hgetall(this.keys.batchMeta(batchId)));
   }
 
   /** Claim the one execution of a planned batch; false when it was executed already. */
@@ -170,32 +178,96 @@ export class StateStore {
     from: readonly ItemState[],
     patch: Partial<ItemRecord> = {},
   ): Promise<TransitionResult> {
-    const r = (await this.redis.eval(
-      TRANSITION_LUA,
-      3,
-      this.keys.batchItems(batchId),
-      this.keys.batchCounts(batchId),
-      this.keys.batchMeta(batchId),
-      findingId,
-      to,
-      JSON.stringify(patch),
-      from.join(','),
-      new Date().toISOString(),
+    const r = (await TRANSITION.run(
+      this.redis,
+      [this.keys.batchItems(batchId), this.keys.batchCounts(batchId), this.keys.batchMeta(batchId)],
+      [findingId, to, JSON.stringify(patch), from.join(','), new Date().toISOString()],
     )) as [number, string, string];
     return { applied: r[0] === 1, previous: r[1], batchStatus: r[2] };
   }
 
+  /**
+   * An item's move to a final state with its report outcome (one script: the outcome exists exactly
+   * when the move applied), then its finding's status; two round trips in all.
+   */
+  async finish(
+    item: Pick<ItemRecord, 'batch_id' | 'finding_id'>,
+    to: ItemState,
+    from: readonly ItemState[],
+    patch: Partial<ItemRecord>,
+    outcome: OutcomeRecord,
+    findingStatus: FindingStatus,
+  ): Promise<FinishResult> {
+    const { batch_id: batchId, finding_id: findingId } = item;
+    const at = Date.parse(outcome.finished_at);
+    const r = (await FINISH.run(
+      this.redis,
+      [
+        this.keys.batchItems(batchId),
+        this.keys.batchCounts(batchId),
+        this.keys.batchMeta(batchId),
+        this.keys.outcomes(),
+        this.keys.finding(findingId),
+      ],
+      [
+        findingId,
+        to,
+        JSON.stringify(patch),
+        from.join(','),
+        new Date().toISOString(),
+        at,
+        JSON.stringify(outcome),
+        at - OUTCOME_RETENTION_MS,
+      ],
+    )) as [number, string, string, string | null | undefined];
+    const result = { applied: r[0] === 1, previous: r[1], batchStatus: r[2] };
+    if (!result.applied || !r[3]) return { ...result, findingStatus: null };
+    // The finding was validated when it was stored; only its status, time and batch change.
+    const finding = JSON.parse(r[3]) as Finding;
+    const next: Finding = { ...finding, status: findingStatus, updated_at: new Date().toISOString() };
+    next.last_batch_id = batchId;
+    await this.redis.set(this.keys.finding(findingId), JSON.stringify(next));
+    return { ...result, findingStatus };
+  }
+
+  /**
+   * Everything a worker needs before it starts an item, in one round trip: the item, its plan
+   * item, the batch's meta, the emergency stop and an earlier attempt's snapshot number.
+   */
+  async itemContext(batchId: string, findingId: string): Promise<ItemContext> {
+    const [item, planItem, meta, estop, snap] = replies(
+      await this.redis
+        .pipeline()
+        .hget(this.keys.batchItems(batchId), findingId)
+        .hget(this.keys.batchPlanItems(batchId), findingId)
+        .hgetall(this.keys.batchMeta(batchId))
+        .get(this.keys.estop())
+        .hget(this.keys.batchSnaps(batchId), findingId)
+        .exec(),
+    ) as [string | null, string | null, Record<string, string>, string | null, string | null];
+    return {
+      item: item ? ItemRecordSchema.parse(JSON.parse(item)) : null,
+      planItem: planItem ? PlanItemSchema.parse(JSON.parse(planItem)) : null,
+      meta: parseMeta(meta),
+      estop: estop ? (JSON.parse(estop) as EmergencyStop) : null,
+      snapshotSeq: snap === null ? null : Number(snap),
+    };
+  }
+
+  /** The two gates checked right before a change, in one round trip: the emergency stop and a stopped batch. */
+  async applyGates(batchId: string): Promise<{ estop: boolean; batchStopped: boolean }> {
+    const [estop, status] = replies(
+      await this.redis.pipeline().exists(this.keys.estop()).hget(this.keys.batchMeta(batchId), 'status').exec(),
+    ) as [number, string | null];
+    return { estop: estop === 1, batchStopped: status === 'stopped' };
+  }
+
   /** Stop a running batch: returns the finding ids whose queued items were cancelled. */
   async stopBatch(batchId: string, reason: string, figures: object): Promise<string[]> {
-    return (await this.redis.eval(
-      STOP_BATCH_LUA,
-      3,
-      this.keys.batchItems(batchId),
-      this.keys.batchCounts(batchId),
-      this.keys.batchMeta(batchId),
-      reason,
-      new Date().toISOString(),
-      JSON.stringify(figures),
+    return (await STOP_BATCH.run(
+      this.redis,
+      [this.keys.batchItems(batchId), this.keys.batchCounts(batchId), this.keys.batchMeta(batchId)],
+      [reason, new Date().toISOString(), JSON.stringify(figures)],
     )) as string[];
   }
 
@@ -207,13 +279,7 @@ export class StateStore {
 
   async snapshotSeq(batchId: string, findingId: string): Promise<number> {
     return Number(
-      await this.redis.eval(
-        SNAPSHOT_ID_LUA,
-        2,
-        this.keys.batchSnaps(batchId),
-        this.keys.batchSnapSeq(batchId),
-        findingId,
-      ),
+      await SNAPSHOT_ID.run(this.redis, [this.keys.batchSnaps(batchId), this.keys.batchSnapSeq(batchId)], [findingId]),
     );
   }
 
@@ -255,3 +321,27 @@ export class StateStore {
 }
 
 export const TERMINAL: readonly ItemState[] = TERMINAL_ITEM_STATES;
+
+function parseMeta(h: Record<string, string>): BatchMeta | null {
+  if (!h.status) return null;
+  return {
+    status: h.status as BatchMeta['status'],
+    executed: h.executed === '1',
+    started_at: h.started_at,
+    finished_at: h.finished_at,
+    stop_reason: h.stop_reason,
+    stop_figures: h.stop_figures ? JSON.parse(h.stop_figures) : undefined,
+    change_ticket: h.change_ticket,
+    executed_by: h.executed_by,
+    rollback_status: (h.rollback_status ?? 'none') as RollbackState,
+  };
+}
+
+/** The replies of a pipeline, its first error thrown. */
+function replies(results: [Error | null, unknown][] | null): unknown[] {
+  if (!results) throw new Error('Redis pipeline returned nothing (connection lost)');
+  return results.map(([err, value]) => {
+    if (err) throw err;
+    return value;
+  });
+}

@@ -44,8 +44,14 @@ export async function startTierWorker(
     tiers: rt.tiers,
     settings: { ...rt.settings, pollIntervalMs: opts.pollIntervalMs },
     breaker: { maxFailurePct: rt.env.AEGIS_BATCH_MAX_FAILURE_PCT, minFinished: rt.env.AEGIS_BATCH_MIN_FINISHED },
-    announce: (item, state, error) =>
-      announceItemFinished({ store: rt.store, events: rt.events, audit: rt.audit, log: rt.log }, item, state, error),
+    announce: (item, state, error, batchStatus) =>
+      announceItemFinished(
+        { store: rt.store, events: rt.events, audit: rt.audit, log: rt.log },
+        item,
+        state,
+        error,
+        batchStatus,
+      ),
     events: rt.events,
     onBatchStopped: async (batchId, cancelled) => {
       // The breaker already marked them cancelled; removing their jobs just saves the workers a visit.
