@@ -168,6 +168,8 @@ export const CommonEnv = z.object({
       'category=burst/per_second, comma separated (e.g. ec2:mutate=100/10)',
     )
     .optional(),
+  /** The share of each bucket the budget plans to use; the rest is left to the account's other callers. */
+  AEGIS_RATE_BUDGET_SHARE: z.coerce.number().gt(0).max(1).default(0.95),
   /** A call waits at most this long for a token; beyond it the item goes back to the queue (throttled). */
   AEGIS_RATE_BUDGET_MAX_WAIT: DurationMs.default(5_000),
   /** After a success, re-read the resource this much later and flag a regression (`0` disables). */

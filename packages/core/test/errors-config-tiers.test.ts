@@ -61,6 +61,13 @@ describe('config', () => {
       expect(msg).toMatch(/AEGIS_CLOUD: .*(aws|sandbox).*\(got "gcp"\)/);
     }
   });
+  it('takes the rate budget share as a fraction above 0 and at most 1', () => {
+    expect(parseEnv(CommonEnv, {}).AEGIS_RATE_BUDGET_SHARE).toBe(0.95);
+    expect(parseEnv(CommonEnv, { AEGIS_RATE_BUDGET_SHARE: '0.8' }).AEGIS_RATE_BUDGET_SHARE).toBe(0.8);
+    for (const bad of ['0', '1.5', 'most'])
+      expect(() => parseEnv(CommonEnv, { AEGIS_RATE_BUDGET_SHARE: bad })).toThrow(/AEGIS_RATE_BUDGET_SHARE/);
+  });
+
   it('parses JSON settings and names what is wrong', () => {
     expect(
       parseEnv(CommonEnv, { AEGIS_ACCOUNT_ROLES: '{"111111111111":"arn:aws:iam::111111111111:role/X"}' })

@@ -74,7 +74,7 @@ export function createRuntime(service: string, env: CommonEnv, role: 'worker' | 
       ? new RateBudget(
           redis,
           env.AEGIS_QUEUE_PREFIX,
-          resolveRates(env.AEGIS_RATE_BUDGET_SCALE, env.AEGIS_RATE_BUDGET_RATES),
+          resolveRates(env.AEGIS_RATE_BUDGET_SCALE, env.AEGIS_RATE_BUDGET_RATES, env.AEGIS_RATE_BUDGET_SHARE),
           { maxWaitMs: env.AEGIS_RATE_BUDGET_MAX_WAIT, metrics },
         )
       : null;

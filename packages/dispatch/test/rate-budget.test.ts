@@ -148,15 +148,16 @@ describe('rate categories and configuration', () => {
     expect(rateCategory('lambda', 'Invoke')).toBeNull();
   });
 
-  it("has AWS's EC2 figures, plans 90% of each bucket, takes overrides and scales every bucket", () => {
+  it("has AWS's EC2 figures, plans 95% of each bucket (or the share set), takes overrides and scales every bucket", () => {
     expect(DEFAULT_RATES['ec2:describe']).toEqual({ burst: 100, perSecond: 20 });
     expect(DEFAULT_RATES['ec2:mutate']).toEqual({ burst: 50, perSecond: 5 });
     expect(DEFAULT_RATES['ec2:modify-metadata']).toEqual({ burst: 100, perSecond: 5 });
-    expect(resolveRates(1)['ec2:mutate']).toEqual({ burst: 45, perSecond: 4.5 });
+    expect(resolveRates(1)['ec2:mutate']).toEqual({ burst: 47, perSecond: 4.75 });
+    expect(resolveRates(1, undefined, 0.9)['ec2:mutate']).toEqual({ burst: 45, perSecond: 4.5 });
     const r = resolveRates(2, 'ec2:mutate=100/10, s3=10/1');
-    expect(r['ec2:mutate']).toEqual({ burst: 180, perSecond: 18 });
-    expect(r.s3).toEqual({ burst: 18, perSecond: 1.8 });
-    expect(r['ec2:describe']).toEqual({ burst: 180, perSecond: 36 });
+    expect(r['ec2:mutate']).toEqual({ burst: 190, perSecond: 19 });
+    expect(r.s3).toEqual({ burst: 19, perSecond: 1.9 });
+    expect(r['ec2:describe']).toEqual({ burst: 190, perSecond: 38 });
     expect(() => resolveRates(1, 'ec2:everything=1/1')).toThrow(ConfigError);
     expect(() => resolveRates(1, 'ec2:mutate=0/1')).toThrow(/burst of at least 1/);
   });
