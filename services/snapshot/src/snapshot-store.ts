@@ -1,6 +1,6 @@
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readFile, readdir, rmdir, stat, unlink } from 'node:fs/promises';
+import { type FileHandle, link, mkdir, open, readFile, readdir, rmdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** Where snapshots live: `<store>/remediations/<batch_id>/<snapshot_id>.json`, each written once. */
@@ -23,7 +23,51 @@ const rel = (batchId: string, snapshotId?: string) =>
 const bySeq = (a: string, b: string) => Number(a.slice(5)) - Number(b.slice(5));
 const errno = (err: unknown) => (err as NodeJS.ErrnoException).code;
 
+async function fsyncFolder(folder: string): Promise<void> {
+  const d = await open(folder, 'r');
+  try {
+    await d.sync();
+  } finally {
+    await d.close();
+  }
+}
+
+/**
+ * fsync of folders, shared by the writes that wait on it (group commit): a caller is answered by
+ * the first sync of its folder that starts after it asked, so its new entry is on disk when it
+ * returns, and ten snapshots linked while one sync runs share the next one.
+ */
+export class DirSync {
+  private readonly running = new Map<string, Promise<void>>();
+  private readonly next = new Map<string, Promise<void>>();
+
+  constructor(private readonly syncFolder: (folder: string) => Promise<void> = fsyncFolder) {}
+
+  sync(folder: string): Promise<void> {
+    const waiting = this.next.get(folder);
+    if (waiting) return waiting;
+    const before = this.running.get(folder) ?? Promise.resolve();
+    const p = before
+      .catch(() => undefined)
+      .then(async () => {
+        this.next.delete(folder);
+        this.running.set(folder, p);
+        try {
+          await this.syncFolder(folder);
+        } finally {
+          if (this.running.get(folder) === p) this.running.delete(folder);
+        }
+      });
+    this.next.set(folder, p);
+    return p;
+  }
+}
+
 export class FileSnapshotStore implements SnapshotStore {
+  /** Batch folders this process made or found (not made again per snapshot); forgotten when gone. */
+  private readonly folders = new Set<string>();
+  private readonly dirSync = new DirSync();
+
   constructor(private readonly dir: string) {}
   get description() {
     return `file://${this.dir}`;
@@ -32,15 +76,15 @@ export class FileSnapshotStore implements SnapshotStore {
   /**
    * Written in full to a temporary file first, then linked to its name: link(2) fails when the
    * name exists, so a snapshot is never overwritten, and a crash half-way never leaves a partial
-   * snapshot under the real name (which would then block the real one forever).
+   * snapshot under the real name (which would then block the real one forever). Confirmed only
+   * once the file and the folder entry are on disk (fsync of both).
    */
   async putIfAbsent(batchId: string, snapshotId: string, body: string): Promise<boolean> {
     const folder = join(this.dir, rel(batchId));
-    await mkdir(folder, { recursive: true });
     const tmp = join(folder, `.${snapshotId}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-    const fh = await open(tmp, 'wx');
+    const fh = await this.openNew(folder, tmp);
     try {
-      await fh.writeFile(body);
+      await fh.write(body);
       await fh.sync();
     } finally {
       await fh.close();
@@ -53,13 +97,28 @@ export class FileSnapshotStore implements SnapshotStore {
     } finally {
       await unlink(tmp).catch(() => undefined);
     }
-    const d = await open(folder, 'r');
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
-    }
+    await this.dirSync.sync(folder);
     return true;
+  }
+
+  /** A new file in the batch's folder, making the folder the first time (or again if pruned since). */
+  private async openNew(folder: string, file: string): Promise<FileHandle> {
+    if (!this.folders.has(folder)) {
+      await mkdir(folder, { recursive: true });
+      // A bound on the memory: a long-running service sees many batches, each folder needs one mkdir.
+      if (this.folders.size >= 10_000) this.folders.clear();
+      this.folders.add(folder);
+    }
+    try {
+      return await open(file, 'wx');
+    } catch (err) {
+      if (errno(err) !== 'ENOENT') throw err;
+      // Removed since (retention pruning of an empty folder): make it again.
+      this.folders.delete(folder);
+      await mkdir(folder, { recursive: true });
+      this.folders.add(folder);
+      return open(file, 'wx');
+    }
   }
 
   async get(batchId: string, snapshotId: string): Promise<string | null> {

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSandbox, type SandboxHandle } from '@aegis/aws-sandbox';
-import { FileSnapshotStore, S3SnapshotStore } from '../src/snapshot-store';
+import { DirSync, FileSnapshotStore, S3SnapshotStore } from '../src/snapshot-store';
 
 const B = 'batch-20260226-001';
 const doc = (id: string, n = 1) => JSON.stringify({ snapshot_id: id, n });
@@ -74,6 +74,80 @@ describe('FileSnapshotStore', () => {
     expect(await store.list(B)).toEqual(['snap-002']);
     expect(readdirSync(join(dir, 'remediations'))).toEqual([B]);
     expect(await new FileSnapshotStore(join(dir, 'none')).prune(new Date())).toBe(0);
+  });
+
+  it('writes into a batch folder removed since its last write (the folder is made again)', async () => {
+    await store.putIfAbsent('batch-20260101-001', 'snap-001', doc('snap-001'));
+    rmSync(join(dir, 'remediations', 'batch-20260101-001'), { recursive: true });
+    expect(await store.putIfAbsent('batch-20260101-001', 'snap-002', doc('snap-002'))).toBe(true);
+    expect(await store.list('batch-20260101-001')).toEqual(['snap-002']);
+  });
+
+  it('stores many snapshots of one batch written at once, each readable', async () => {
+    const ids = Array.from({ length: 40 }, (_, i) => `snap-${String(i + 1).padStart(3, '0')}`);
+    expect(await Promise.all(ids.map((id) => store.putIfAbsent(B, id, doc(id))))).toEqual(ids.map(() => true));
+    expect(await store.list(B)).toEqual(ids);
+    for (const id of ids) expect(await store.get(B, id)).toBe(doc(id));
+  });
+});
+
+describe('DirSync (group commit of folder fsyncs)', () => {
+  /** A folder sync the test finishes by hand, recording when each started. */
+  function manualSync() {
+    const started: { folder: string; finish: (err?: Error) => void }[] = [];
+    const fn = (folder: string) =>
+      new Promise<void>((resolve, reject) =>
+        started.push({ folder, finish: (err) => (err ? reject(err) : resolve()) }),
+      );
+    return { started, fn };
+  }
+  const tick = () => new Promise((r) => setImmediate(r));
+
+  it('answers a caller only with a sync that started after it asked; callers waiting together share one', async () => {
+    const m = manualSync();
+    const ds = new DirSync(m.fn);
+    let aDone = false;
+    const a = ds.sync('/f').then(() => (aDone = true));
+    await tick();
+    expect(m.started).toHaveLength(1);
+    // b and c ask while the first sync runs: neither may be answered by it.
+    let bDone = false;
+    const b = ds.sync('/f').then(() => (bDone = true));
+    const c = ds.sync('/f');
+    m.started[0]?.finish();
+    await a;
+    await tick();
+    expect(aDone).toBe(true);
+    expect(bDone).toBe(false);
+    expect(m.started).toHaveLength(2);
+    m.started[1]?.finish();
+    await Promise.all([b, c]);
+    expect(m.started).toHaveLength(2);
+  });
+
+  it('syncs different folders independently and hands a failure to every waiter of that sync', async () => {
+    const m = manualSync();
+    const ds = new DirSync(m.fn);
+    const x = ds.sync('/x');
+    const y = ds.sync('/y');
+    await tick();
+    expect(m.started.map((s) => s.folder).sort()).toEqual(['/x', '/y']);
+    const x2 = ds.sync('/x');
+    const x3 = ds.sync('/x');
+    m.started[0]?.finish();
+    await x;
+    await tick();
+    m.started[2]?.finish(new Error('EIO'));
+    await expect(x2).rejects.toThrow('EIO');
+    await expect(x3).rejects.toThrow('EIO');
+    m.started[1]?.finish();
+    await y;
+    // After a failure the next caller gets a sync of its own.
+    const x4 = ds.sync('/x');
+    await tick();
+    m.started[3]?.finish();
+    await x4;
+    expect(m.started).toHaveLength(4);
   });
 });
 
