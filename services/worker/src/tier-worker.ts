@@ -123,6 +123,7 @@ export async function startTierWorker(
     close: async () => {
       await worker.close();
       await queue.close();
+      deps.snapshots.close();
     },
   };
 }
