@@ -77,6 +77,10 @@ export function flatten(r: BenchReport): Flat {
     t1_items_per_s: t?.headline.items_per_s ?? null,
     t1_failed: t?.headline.failed ?? null,
     t1_status_get_ms: t ? Math.max(...t.status_big_batch_ms) : null,
+    t1_item_run_ms: t?.headline.item_run_ms ?? null,
+    t1_slot_gap_ms: t?.headline.slot_gap_ms ?? null,
+    t1_baseline_items_per_s: t?.baseline?.items_per_s ?? null,
+    t1_baseline_item_run_ms: t?.baseline?.item_run_ms ?? null,
     api_dry_run_items: a?.dry_run_items ?? null,
     api_dry_run_p50_ms: a?.dry_run_p50_ms ?? null,
     api_status_p50_ms: a?.status.gateway.p50_ms ?? null,
@@ -374,8 +378,8 @@ export function markdown(r: BenchReport, plots: { t1?: string; rate?: string }):
       '',
     );
     L.push(
-      '| replicas | items | items/s | p50 s | p95 s | p99 s | within 300 s | failed | CPU ms/item | machine busy |',
-      '|---|---|---|---|---|---|---|---|---|---|',
+      '| replicas | items | items/s | p50 s | p95 s | p99 s | within 300 s | failed | item run ms | slot gap ms | CPU ms/item | machine busy |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|',
     );
     for (const x of [t.headline, ...t.scaling])
       L.push(
@@ -388,9 +392,26 @@ export function markdown(r: BenchReport, plots: { t1?: string; rate?: string }):
           x.p99_s,
           `${x.sla_pct}%`,
           x.failed,
+          x.item_run_ms ?? '',
+          x.slot_gap_ms ?? '',
           x.cpu_ms_per_item,
           `${x.machine_busy_pct}%`,
         ]),
+      );
+    L.push(
+      '',
+      `Item run: first start to outcome in the worker (the three calls average ${(3 * (t.latency_ms[0] + t.latency_ms[1])) / 2} ms); slot gap: what each item's slot cost beyond its run (${t.concurrency} × run time ÷ items − item run). At ${t.concurrency} slots, ${t.concurrency} ÷ (run + gap) is the ceiling on items/s.`,
+    );
+    if (t.baseline)
+      L.push(
+        '',
+        `The floor, same latency and concurrency: a bare BullMQ worker making the same three calls (no snapshot, records or logs), ${t.baseline.items} items: ${t.baseline.items_per_s} items/s, job run ${t.baseline.item_run_ms} ms, slot gap ${t.baseline.slot_gap_ms} ms.`,
+      );
+    const sp = t.headline.spans;
+    if (sp)
+      L.push(
+        '',
+        `Inside the worker (headline batch, means from the log lines): start → snapshot stored ${sp.start_to_snapshot_ms} ms (one call), → apply done ${sp.snapshot_to_apply_ms} ms (one call), → finished ${sp.apply_to_finish_ms} ms (one call); run p50 ${sp.run_ms_p50} ms.`,
       );
     L.push('', `GET /remediations/:id of the ${t.headline.items}-item batch: ${t.status_big_batch_ms.join(', ')} ms.`);
     if (plots.t1) L.push('', `![T1 SLA](${plots.t1})`);

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_TIERS } from '../../packages/core/src/tiers';
-import { spawnTs } from '../lib/child';
+import { spawnTs, type Child } from '../lib/child';
 import { summariseProfile, type ProfileSummary } from '../lib/cpuprofile';
 import { Queue } from '../lib/deps';
 import { busyShare, cpuSeconds, machineTicks } from '../lib/proc';
@@ -48,6 +48,8 @@ export interface BaselineRun {
   redis_cpu_ms_per_item: number;
   sandbox_cpu_ms_per_item: number;
   run_ms_p50: number;
+  /** Mean time a job ran in the worker (processed to finished). */
+  run_ms_mean: number;
   left_open: number;
   redis_commands_per_item: Record<string, number>;
 }
@@ -137,16 +139,21 @@ export async function runPipeline(bs: BenchStack, n: number, tag: string): Promi
   };
 }
 
-export async function runOverhead(
+export interface BaselineWorker {
+  queue: Queue<{ group_id: string }>;
+  worker: Child;
+}
+
+/** A bare BullMQ worker process (bench/baseline-worker.ts), by default at the T1 concurrency, on the stack's Redis. */
+export async function startBaselineWorker(
   bs: BenchStack,
-  sizes: Sizes,
-  profileDir: string | null,
-  say: (m: string) => void,
-): Promise<OverheadResult> {
-  const concurrency = DEFAULT_TIERS.T1.concurrency;
+  name: string,
+  nodeArgs: string[] = [],
+  concurrency: number = DEFAULT_TIERS.T1.concurrency,
+): Promise<BaselineWorker> {
   const redisUrl = new URL(bs.stack.redisUrl);
   const connection = { host: redisUrl.hostname, port: Number(redisUrl.port), maxRetriesPerRequest: null };
-  const startBaseline = async (name: string, nodeArgs: string[] = []) => ({
+  return {
     queue: new Queue<{ group_id: string }>(name, { connection, prefix: 'benchbase' }),
     worker: await spawnTs(
       'bench/baseline-worker.ts',
@@ -160,59 +167,68 @@ export async function runOverhead(
       'baseline worker ready',
       { nodeArgs },
     ),
-  });
-  const redisPid = bs.stack.redis?.process.pid ?? 0;
-
-  const runBaseline = async (
-    { queue, worker }: Awaited<ReturnType<typeof startBaseline>>,
-    n: number,
-  ): Promise<BaselineRun> => {
-    const groups = seedOpenSshGroups(bs.sandbox, n);
-    const completedKey = queue.keys.completed ?? '';
-    const done0 = await bs.redis.zcard(completedKey);
-    const cmd0 = await redisCommandCalls(bs.redis);
-    let polls = 0;
-    const w0 = cpuSeconds(worker.pid) ?? 0;
-    const r0 = cpuSeconds(redisPid) ?? 0;
-    const b0 = benchCpu();
-    const t0 = Date.now();
-    for (let i = 0; i < n; i += 1000)
-      await queue.addBulk(groups.slice(i, i + 1000).map((g) => ({ name: 'fix', data: { group_id: g } })));
-    await pollUntil(
-      'baseline run',
-      async () => {
-        polls++;
-        return (await bs.redis.zcard(completedKey)) >= done0 + n ? true : null;
-      },
-      { everyMs: 50, timeoutMs: 60_000 + n * 100 },
-    );
-    const cmd1 = await redisCommandCalls(bs.redis);
-    // The bench's polling, not the worker's.
-    cmd1.zcard = (cmd1.zcard ?? 0) - polls;
-    const w1 = cpuSeconds(worker.pid) ?? 0;
-    const r1 = cpuSeconds(redisPid) ?? 0;
-    const b1 = benchCpu();
-    const jobs = await queue.getJobs(['completed'], 0, n - 1, false);
-    const tEnd = Math.max(...jobs.map((j) => j.finishedOn ?? 0));
-    const left = stillOpen(bs.sandbox, groups);
-    dropGroups(bs.sandbox, groups);
-    return {
-      items: n,
-      items_per_s: round(n / ((tEnd - t0) / 1000), 1),
-      cpu_ms_per_item: round(((w1 - w0) * 1000) / n, 3),
-      redis_cpu_ms_per_item: round(((r1 - r0) * 1000) / n, 3),
-      sandbox_cpu_ms_per_item: round(((b1 - b0) * 1000) / n, 3),
-      run_ms_p50: round(
-        percentile(
-          jobs.map((j) => (j.finishedOn ?? 0) - (j.processedOn ?? 0)),
-          50,
-        ),
-        1,
-      ),
-      left_open: left,
-      redis_commands_per_item: commandsPerItem(cmd0, cmd1, n),
-    };
   };
+}
+
+/** `n` open-SSH groups through a bare worker: items/s, CPU and Redis figures, run time per job. */
+export async function runBaselineBatch(
+  bs: BenchStack,
+  { queue, worker }: BaselineWorker,
+  n: number,
+): Promise<BaselineRun> {
+  const redisPid = bs.stack.redis?.process.pid ?? 0;
+  const groups = seedOpenSshGroups(bs.sandbox, n);
+  const completedKey = queue.keys.completed ?? '';
+  const done0 = await bs.redis.zcard(completedKey);
+  const cmd0 = await redisCommandCalls(bs.redis);
+  let polls = 0;
+  const w0 = cpuSeconds(worker.pid) ?? 0;
+  const r0 = cpuSeconds(redisPid) ?? 0;
+  const b0 = benchCpu();
+  const t0 = Date.now();
+  for (let i = 0; i < n; i += 1000)
+    await queue.addBulk(groups.slice(i, i + 1000).map((g) => ({ name: 'fix', data: { group_id: g } })));
+  await pollUntil(
+    'baseline run',
+    async () => {
+      polls++;
+      return (await bs.redis.zcard(completedKey)) >= done0 + n ? true : null;
+    },
+    { everyMs: 50, timeoutMs: 60_000 + n * 100 },
+  );
+  const cmd1 = await redisCommandCalls(bs.redis);
+  // The bench's polling, not the worker's.
+  cmd1.zcard = (cmd1.zcard ?? 0) - polls;
+  const w1 = cpuSeconds(worker.pid) ?? 0;
+  const r1 = cpuSeconds(redisPid) ?? 0;
+  const b1 = benchCpu();
+  const jobs = await queue.getJobs(['completed'], 0, n - 1, false);
+  const tEnd = Math.max(...jobs.map((j) => j.finishedOn ?? 0));
+  const runMs = jobs.map((j) => (j.finishedOn ?? 0) - (j.processedOn ?? 0));
+  const left = stillOpen(bs.sandbox, groups);
+  dropGroups(bs.sandbox, groups);
+  return {
+    items: n,
+    items_per_s: round(n / ((tEnd - t0) / 1000), 1),
+    cpu_ms_per_item: round(((w1 - w0) * 1000) / n, 3),
+    redis_cpu_ms_per_item: round(((r1 - r0) * 1000) / n, 3),
+    sandbox_cpu_ms_per_item: round(((b1 - b0) * 1000) / n, 3),
+    run_ms_p50: round(percentile(runMs, 50), 1),
+    run_ms_mean: round(mean(runMs), 1),
+    left_open: left,
+    redis_commands_per_item: commandsPerItem(cmd0, cmd1, n),
+  };
+}
+
+export async function runOverhead(
+  bs: BenchStack,
+  sizes: Sizes,
+  profileDir: string | null,
+  say: (m: string) => void,
+): Promise<OverheadResult> {
+  const concurrency = DEFAULT_TIERS.T1.concurrency;
+  const startBaseline = (name: string, nodeArgs: string[] = []) => startBaselineWorker(bs, name, nodeArgs);
+  const runBaseline = (b: BaselineWorker, n: number) => runBaselineBatch(bs, b, n);
 
   /** The same work under --cpu-prof: a second pipeline T1 worker beside the first, and a bare worker alone. */
   const profileBoth = async (n: number) => {

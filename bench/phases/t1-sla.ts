@@ -12,11 +12,15 @@ import {
   waitBatch,
   type BenchStack,
 } from '../lib/stack';
+import { pipelineSpans, parseLines, type SpanSummary } from '../lib/spans';
 import { percentile, round } from '../lib/stats';
 import type { Child } from '../lib/child';
+import { runBaselineBatch, startBaselineWorker, type BaselineRun } from './overhead';
 import type { Sizes } from '../lib/config';
 
 export const SLA_S = 300;
+/** The T1 tier's concurrency the stack runs with: the default, or AEGIS_T1_CONCURRENCY passed through to it. */
+const T1_CONCURRENCY = Number(process.env.AEGIS_T1_CONCURRENCY ?? DEFAULT_TIERS.T1.concurrency);
 export const LATENCY_MS: [number, number] = [50, 150];
 
 export interface T1Run {
@@ -32,6 +36,15 @@ export interface T1Run {
   failed: number;
   cpu_ms_per_item: number;
   machine_busy_pct: number;
+  /** Mean time an item ran in a worker (first start to outcome): three cloud calls of 50-150 ms plus the dispatcher's steps. */
+  item_run_ms: number;
+  /**
+   * What each item's slot cost beyond its run: concurrency × run time ÷ items − item_run_ms (taking
+   * the next job, recording the last one, a slot left empty). With the run, what bounds items/s.
+   */
+  slot_gap_ms: number;
+  /** Where an item's run goes, from the worker's log lines. */
+  spans?: SpanSummary;
   /** Seconds since execute → items finished (the plot). */
   curve: { t: number; done: number }[];
 }
@@ -43,6 +56,8 @@ export interface T1Result {
   scaling: T1Run[];
   /** GET /remediations/:id on the headline batch, after it finished (ms, two calls). */
   status_big_batch_ms: number[];
+  /** A bare BullMQ worker (bench/baseline-worker.ts) with the same calls, latency and concurrency. */
+  baseline?: { items: number; items_per_s: number; item_run_ms: number; slot_gap_ms: number };
 }
 
 async function runBurst(
@@ -66,7 +81,7 @@ async function runBurst(
   const perItemS = (3 * (LATENCY_MS[0] + LATENCY_MS[1])) / 2 / 1000;
   const c = await waitBatch(bs, batchId, n, {
     everyMs: n > 2000 ? 1000 : 250,
-    timeoutMs: 180_000 + ((n * perItemS) / DEFAULT_TIERS.T1.concurrency) * 3000,
+    timeoutMs: 180_000 + ((n * perItemS) / T1_CONCURRENCY) * 3000,
     onSample: (s) => curve.push({ t: round((Date.now() - t0) / 1000, 2), done: finished(s) }),
   });
   const ticks1 = machineTicks();
@@ -79,6 +94,8 @@ async function runBurst(
   const tEnd = Math.max(...records.map((r) => (r.finished_at ? Date.parse(r.finished_at) : 0)));
   dropGroups(sb, groups);
   const runS = (tEnd - t0) / 1000;
+  const runMs = records.flatMap((r) => (r.duration_ms === undefined ? [] : [r.duration_ms]));
+  const itemRunMs = runMs.reduce((a, b) => a + b, 0) / Math.max(1, runMs.length);
   const run: T1Run = {
     replicas,
     items: n,
@@ -92,6 +109,13 @@ async function runBurst(
     failed: c.failed + c.timed_out + c.cancelled,
     cpu_ms_per_item: round(((cpu1.dispatcher - cpu0.dispatcher) * 1000) / n, 2),
     machine_busy_pct: round(busyShare(ticks0, ticks1) * 100, 1),
+    item_run_ms: round(itemRunMs, 1),
+    slot_gap_ms: round((T1_CONCURRENCY * runS * 1000) / n - itemRunMs, 1),
+    spans: pipelineSpans(
+      parseLines([bs.stack.output(), ...bs.extraWorkers.map((w) => w.lines.join('\n'))].join('\n')),
+      batchId,
+      records,
+    ),
     curve,
   };
   return { run, batchId };
@@ -138,11 +162,33 @@ export async function runT1(bs: BenchStack, sizes: Sizes, say: (m: string) => vo
   } finally {
     for (const w of added) await removeWorker(bs, w);
   }
+
+  // The floor: a bare BullMQ worker making the same three calls at the same latency and concurrency.
+  const bare = await startBaselineWorker(bs, 'bench-baseline-t1', [], T1_CONCURRENCY);
+  let baseline: BaselineRun;
+  try {
+    bs.sandbox.setLatency(LATENCY_MS);
+    baseline = await runBaselineBatch(bs, bare, sizes.t1ScaleItems);
+  } finally {
+    bs.sandbox.setLatency(undefined);
+    await bare.worker.stop();
+    await bare.queue.close();
+  }
+  const slot = (T1_CONCURRENCY * 1000) / baseline.items_per_s;
+  say(
+    `T1 bare worker at the same latency: ${baseline.items} items, ${baseline.items_per_s}/s, job run ${baseline.run_ms_mean} ms (slot ${round(slot, 1)} ms)`,
+  );
   return {
-    concurrency: DEFAULT_TIERS.T1.concurrency,
+    concurrency: T1_CONCURRENCY,
     latency_ms: LATENCY_MS,
     headline,
     scaling,
     status_big_batch_ms,
+    baseline: {
+      items: baseline.items,
+      items_per_s: baseline.items_per_s,
+      item_run_ms: baseline.run_ms_mean,
+      slot_gap_ms: round(slot - baseline.run_ms_mean, 1),
+    },
   };
 }
