@@ -48,7 +48,7 @@ export const SIZES: Record<Mode, Sizes> = {
     rateOwnStack: true,
     warmup: true,
     t1Items: 10_000,
-    t1ScaleItems: 800,
+    t1ScaleItems: 500,
     t1Replicas: [1, 2, 4],
     dryRunItems: 1000,
     dryRunRepeats: 2,
