@@ -119,7 +119,12 @@ describe('StateStore item steps', () => {
       outcome('f-1'),
       'remediated',
     );
-    expect(r).toMatchObject({ applied: true, previous: 'running', batchStatus: 'running', findingStatus: 'remediated' });
+    expect(r).toMatchObject({
+      applied: true,
+      previous: 'running',
+      batchStatus: 'running',
+      findingStatus: 'remediated',
+    });
     expect((await store.getItem(B, 'f-1'))?.snapshot_id).toBe('snap-001');
     expect(await store.getCounts(B)).toMatchObject({ queued: 1, running: 0, succeeded: 1 });
     const f = await store.getFinding('f-1');
