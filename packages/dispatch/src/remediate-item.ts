@@ -4,6 +4,7 @@ import {
   classifyError,
   formatSnapshotId,
   METRIC_STATUS,
+  type FindingStatus,
   type ItemState,
   type Logger,
   type Tier,
@@ -81,7 +82,12 @@ export async function remediateItem(
     log.error({ batch_id: batchId, finding_id: findingId }, 'job for an unknown item: dropped');
     return { kind: 'done', state: 'failed' };
   }
-  if (!OPEN.includes(item.state)) return { kind: 'done', state: item.state };
+  if (!OPEN.includes(item.state)) {
+    // A redelivered job of a finished item: a worker killed between the outcome and the finding's
+    // status left the finding `remediating`; the redelivery finishes that step.
+    await repairFindingStatus(deps, item);
+    return { kind: 'done', state: item.state };
+  }
   const tier = planItem.tier;
   const fields = {
     batch_id: batchId,
@@ -267,8 +273,6 @@ async function finish(
   const startedAt = item.started_at ? Date.parse(item.started_at) : now.getTime();
   const durationMs = Math.max(0, now.getTime() - startedAt);
   const batchId = item.batch_id;
-  const findingStatus =
-    state === 'succeeded' || state === 'noop' ? 'remediated' : state === 'cancelled' ? 'open' : 'failed';
   const r = await deps.store.finish(
     item,
     state,
@@ -286,24 +290,13 @@ async function finish(
       duration_s: durationMs / 1000,
       total_s: Math.max(0, now.getTime() - Date.parse(item.enqueued_at)) / 1000,
     },
-    findingStatus,
   );
   if (!r.applied) return { kind: 'done', state: r.previous as ItemState };
   const status = METRIC_STATUS[state];
   deps.metrics.remediations.inc({ tier: item.tier, handler: item.handler, status });
   if (state !== 'cancelled')
     deps.metrics.duration.observe({ tier: item.tier, handler: item.handler }, durationMs / 1000);
-  if (state === 'succeeded' && deps.scheduleRecheck) {
-    // The outcome stands whatever happens here: a lost re-check only loses the later warning.
-    await deps
-      .scheduleRecheck(item)
-      .catch((err: unknown) =>
-        deps.log.warn(
-          { batch_id: batchId, finding_id: item.finding_id, action: 'recheck', err: (err as Error).message },
-          're-check not scheduled',
-        ),
-      );
-  }
+  // Logged as soon as the outcome is recorded: a worker killed after this point has said so.
   const fields = {
     batch_id: batchId,
     finding_id: item.finding_id,
@@ -319,9 +312,33 @@ async function finish(
   if (state === 'failed' || state === 'timed_out')
     deps.log.error({ ...fields, message: patch.error_message }, `remediation ${status}: ${patch.error}`);
   else deps.log.info(fields, `remediation ${status}`);
+  await deps.store.writeFindingStatus(r.finding, findingStatusAfter(state), batchId);
+  if (state === 'succeeded' && deps.scheduleRecheck) {
+    // The outcome stands whatever happens here: a lost re-check only loses the later warning.
+    await deps
+      .scheduleRecheck(item)
+      .catch((err: unknown) =>
+        deps.log.warn(
+          { batch_id: batchId, finding_id: item.finding_id, action: 'recheck', err: (err as Error).message },
+          're-check not scheduled',
+        ),
+      );
+  }
   if (state === 'failed' || state === 'timed_out') await checkBreaker(deps, batchId);
   await deps.announce?.(item, state, patch.error ?? null, r.batchStatus);
   return { kind: 'done', state };
+}
+
+async function repairFindingStatus(deps: RemediateDeps, item: ItemRecord): Promise<void> {
+  const f = await deps.store.getFinding(item.finding_id);
+  if (f?.status !== 'remediating' || f.last_batch_id !== item.batch_id) return;
+  await deps.store.setFindingStatus(item.finding_id, findingStatusAfter(item.state), item.batch_id);
+}
+
+/** The finding's status once its item ended in `state`. */
+function findingStatusAfter(state: ItemState): FindingStatus {
+  if (state === 'succeeded' || state === 'noop') return 'remediated';
+  return state === 'cancelled' ? 'open' : 'failed';
 }
 
 /** DESIGN.md invariant 5: a batch whose failure rate passes the threshold stops itself. */

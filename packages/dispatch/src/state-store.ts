@@ -30,8 +30,8 @@ export interface ItemContext {
 }
 
 export interface FinishResult extends TransitionResult {
-  /** The finding's status as now stored (null: the transition did not apply, or the finding is gone). */
-  findingStatus: FindingStatus | null;
+  /** The finding's stored JSON when the move applied (null: it did not, or the finding is gone). */
+  finding: string | null;
 }
 
 export interface EmergencyStop {
@@ -187,8 +187,8 @@ export class StateStore {
   }
 
   /**
-   * An item's move to a final state with its report outcome (one script: the outcome exists exactly
-   * when the move applied), then its finding's status; two round trips in all.
+   * An item's move to a final state with its report outcome, in one script: the outcome exists
+   * exactly when the move applied. Returns the finding as stored (for `writeFindingStatus`).
    */
   async finish(
     item: Pick<ItemRecord, 'batch_id' | 'finding_id'>,
@@ -196,7 +196,6 @@ export class StateStore {
     from: readonly ItemState[],
     patch: Partial<ItemRecord>,
     outcome: OutcomeRecord,
-    findingStatus: FindingStatus,
   ): Promise<FinishResult> {
     const { batch_id: batchId, finding_id: findingId } = item;
     const at = Date.parse(outcome.finished_at);
@@ -220,14 +219,16 @@ export class StateStore {
         at - OUTCOME_RETENTION_MS,
       ],
     )) as [number, string, string, string | null | undefined];
-    const result = { applied: r[0] === 1, previous: r[1], batchStatus: r[2] };
-    if (!result.applied || !r[3]) return { ...result, findingStatus: null };
+    return { applied: r[0] === 1, previous: r[1], batchStatus: r[2], finding: r[3] ?? null };
+  }
+
+  /** A finding's status after its item finished, from the finding as `finish` read it (null: gone). */
+  async writeFindingStatus(stored: string | null, status: FindingStatus, batchId: string): Promise<void> {
+    if (!stored) return;
     // The finding was validated when it was stored; only its status, time and batch change.
-    const finding = JSON.parse(r[3]) as Finding;
-    const next: Finding = { ...finding, status: findingStatus, updated_at: new Date().toISOString() };
-    next.last_batch_id = batchId;
-    await this.redis.set(this.keys.finding(findingId), JSON.stringify(next));
-    return { ...result, findingStatus };
+    const finding = JSON.parse(stored) as Finding;
+    const next: Finding = { ...finding, status, updated_at: new Date().toISOString(), last_batch_id: batchId };
+    await this.redis.set(this.keys.finding(finding.id), JSON.stringify(next));
   }
 
   /**

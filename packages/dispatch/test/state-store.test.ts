@@ -109,7 +109,7 @@ describe('StateStore item steps', () => {
     expect(await store.applyGates(B)).toEqual({ estop: false, batchStopped: true });
   });
 
-  it('finishes an item: state, counters, batch status, report outcome and finding status together', async () => {
+  it('finishes an item: state, counters, batch status and report outcome together, then the finding status', async () => {
     await store.transition(B, 'f-1', 'running', ['queued']);
     const r = await store.finish(
       item('f-1'),
@@ -117,41 +117,36 @@ describe('StateStore item steps', () => {
       ['queued', 'running'],
       { snapshot_id: 'snap-001' },
       outcome('f-1'),
-      'remediated',
     );
-    expect(r).toMatchObject({
-      applied: true,
-      previous: 'running',
-      batchStatus: 'running',
-      findingStatus: 'remediated',
-    });
+    expect(r).toMatchObject({ applied: true, previous: 'running', batchStatus: 'running' });
+    expect(JSON.parse(r.finding ?? '{}')).toMatchObject({ id: 'f-1', status: 'remediating' });
     expect((await store.getItem(B, 'f-1'))?.snapshot_id).toBe('snap-001');
     expect(await store.getCounts(B)).toMatchObject({ queued: 1, running: 0, succeeded: 1 });
+    expect((await store.outcomesSince(0)).map((o) => o.finding_id)).toContain('f-1');
+    await store.writeFindingStatus(r.finding, 'remediated', B);
     const f = await store.getFinding('f-1');
     expect(f).toMatchObject({ status: 'remediated', last_batch_id: B, dependencies: [] });
     expect(f?.updated_at).not.toBe('2026-11-26T00:00:00.000Z');
-    expect((await store.outcomesSince(0)).map((o) => o.finding_id)).toContain('f-1');
 
     // The last open item completes the batch.
-    const last = await store.finish(item('f-2'), 'failed', ['queued', 'running'], {}, outcome('f-2'), 'failed');
+    const last = await store.finish(item('f-2'), 'failed', ['queued', 'running'], {}, outcome('f-2'));
     expect(last.batchStatus).toBe('completed_with_failures');
   });
 
-  it('changes nothing else when the item is no longer open (no second outcome, finding untouched)', async () => {
-    await store.finish(item('f-1'), 'succeeded', ['queued', 'running'], {}, outcome('f-1'), 'remediated');
-    await store.setFindingStatus('f-1', 'rolled_back');
+  it('changes nothing else when the item is no longer open (no second outcome)', async () => {
+    await store.finish(item('f-1'), 'succeeded', ['queued', 'running'], {}, outcome('f-1'));
     const before = await redis.zcard(store.keys.outcomes());
-    const again = await store.finish(item('f-1'), 'failed', ['queued', 'running'], {}, outcome('f-1'), 'failed');
-    expect(again).toMatchObject({ applied: false, previous: 'succeeded', findingStatus: null });
+    const again = await store.finish(item('f-1'), 'failed', ['queued', 'running'], {}, outcome('f-1'));
+    expect(again).toMatchObject({ applied: false, previous: 'succeeded', finding: null });
     expect(await redis.zcard(store.keys.outcomes())).toBe(before);
-    expect((await store.getFinding('f-1'))?.status).toBe('rolled_back');
     expect((await store.getItem(B, 'f-1'))?.state).toBe('succeeded');
   });
 
   it('records the outcome even when the finding was deleted meanwhile', async () => {
     await redis.del(store.keys.finding('f-2'));
-    const r = await store.finish(item('f-2'), 'noop', ['queued', 'running'], {}, outcome('f-2'), 'remediated');
-    expect(r).toMatchObject({ applied: true, findingStatus: null });
+    const r = await store.finish(item('f-2'), 'noop', ['queued', 'running'], {}, outcome('f-2'));
+    expect(r).toMatchObject({ applied: true, finding: null });
+    await store.writeFindingStatus(r.finding, 'remediated', B);
     expect(await store.getFinding('f-2')).toBeNull();
   });
 });

@@ -165,3 +165,28 @@ it('treats "no token in the rate budget" the same way, and nothing reaches the c
     gated.destroy();
   }
 });
+
+it('repairs the finding of a finished item whose worker died before writing its status, on redelivery', async () => {
+  const store = new StateStore(redis, `${tr.prefix}-repair`);
+  const metrics = new DispatchMetrics('test');
+  const clients = new CloudClients({ cloud: 'sandbox', sandboxPort: sb.port });
+  try {
+    const { batchId, findingId } = await queuedItem(store, clients);
+    await store.setFindingStatus(findingId, 'remediating', batchId);
+    // The outcome was recorded, then the worker was killed: the finding still says remediating.
+    await store.transition(batchId, findingId, 'succeeded', ['queued'], { finished_at: new Date().toISOString() });
+    const before = calls();
+    const d = await remediateItem(deps(store, clients, metrics), batchId, findingId, new AbortController().signal);
+    expect(d).toEqual({ kind: 'done', state: 'succeeded' });
+    expect(await store.getFinding(findingId)).toMatchObject({ status: 'remediated', last_batch_id: batchId });
+    // Nothing ran again.
+    expect(calls()).toBe(before);
+    expect((await metrics.remediations.get()).values).toEqual([]);
+    // A finding another batch has since taken over is left alone.
+    await store.setFindingStatus(findingId, 'remediating', 'batch-20991231-001');
+    await remediateItem(deps(store, clients, metrics), batchId, findingId, new AbortController().signal);
+    expect((await store.getFinding(findingId))?.status).toBe('remediating');
+  } finally {
+    clients.destroy();
+  }
+});
