@@ -83,9 +83,7 @@ export async function remediateItem(
     return { kind: 'done', state: 'failed' };
   }
   if (!OPEN.includes(item.state)) {
-    // A redelivered job of a finished item: a worker killed between the outcome and the finding's
-    // status left the finding `remediating`; the redelivery finishes that step.
-    await repairFindingStatus(deps, item);
+    await finishInterrupted(deps, item, meta?.status ?? '');
     return { kind: 'done', state: item.state };
   }
   const tier = planItem.tier;
@@ -292,11 +290,30 @@ async function finish(
     },
   );
   if (!r.applied) return { kind: 'done', state: r.previous as ItemState };
+  await afterOutcome(deps, { ...item, ...patch, state, duration_ms: durationMs }, r.batchStatus, r.finding);
+  return { kind: 'done', state };
+}
+
+/**
+ * Everything after an item's outcome is recorded: metrics, the `finish` log line (written first,
+ * in the same tick as the reply, so an outcome without its line means the worker died right then),
+ * the finding's status, the re-check, the breaker and the announcements.
+ */
+async function afterOutcome(
+  deps: RemediateDeps,
+  item: ItemRecord,
+  batchStatus: string,
+  finding: string | null,
+): Promise<void> {
+  const state = item.state;
+  const batchId = item.batch_id;
+  const durationMs = item.duration_ms ?? 0;
+  // An earlier attempt's error (a throttled try) stays on the record; only an unsuccessful end has one.
+  const error = state === 'succeeded' || state === 'noop' ? undefined : item.error;
   const status = METRIC_STATUS[state];
   deps.metrics.remediations.inc({ tier: item.tier, handler: item.handler, status });
   if (state !== 'cancelled')
     deps.metrics.duration.observe({ tier: item.tier, handler: item.handler }, durationMs / 1000);
-  // Logged as soon as the outcome is recorded: a worker killed after this point has said so.
   const fields = {
     batch_id: batchId,
     finding_id: item.finding_id,
@@ -305,14 +322,14 @@ async function finish(
     resource_id: item.resource_id,
     action: 'finish',
     status,
-    error: patch.error,
+    error,
     duration_ms: durationMs,
-    snapshot_id: patch.snapshot_id,
+    snapshot_id: item.snapshot_id,
   };
   if (state === 'failed' || state === 'timed_out')
-    deps.log.error({ ...fields, message: patch.error_message }, `remediation ${status}: ${patch.error}`);
+    deps.log.error({ ...fields, message: item.error_message }, `remediation ${status}: ${error}`);
   else deps.log.info(fields, `remediation ${status}`);
-  await deps.store.writeFindingStatus(r.finding, findingStatusAfter(state), batchId);
+  await deps.store.writeFindingStatus(finding, findingStatusAfter(state), batchId);
   if (state === 'succeeded' && deps.scheduleRecheck) {
     // The outcome stands whatever happens here: a lost re-check only loses the later warning.
     await deps
@@ -325,14 +342,21 @@ async function finish(
       );
   }
   if (state === 'failed' || state === 'timed_out') await checkBreaker(deps, batchId);
-  await deps.announce?.(item, state, patch.error ?? null, r.batchStatus);
-  return { kind: 'done', state };
+  await deps.announce?.(item, state, error ?? null, batchStatus);
 }
 
-async function repairFindingStatus(deps: RemediateDeps, item: ItemRecord): Promise<void> {
-  const f = await deps.store.getFinding(item.finding_id);
+/**
+ * A redelivered job of a finished item. Its finding still `remediating` for this batch means the
+ * worker that recorded the outcome died before the steps after it (the finding is written right
+ * after the `finish` line): they run now, so the item gets its one finish line, its finding
+ * status, re-check and announcements. Cancelled items are the breaker's (no worker finished them).
+ */
+async function finishInterrupted(deps: RemediateDeps, item: ItemRecord, batchStatus: string): Promise<void> {
+  if (item.state === 'cancelled') return;
+  const raw = await deps.store.redis.get(deps.store.keys.finding(item.finding_id));
+  const f = raw ? (JSON.parse(raw) as { status?: string; last_batch_id?: string }) : null;
   if (f?.status !== 'remediating' || f.last_batch_id !== item.batch_id) return;
-  await deps.store.setFindingStatus(item.finding_id, findingStatusAfter(item.state), item.batch_id);
+  await afterOutcome(deps, item, batchStatus, raw);
 }
 
 /** The finding's status once its item ended in `state`. */

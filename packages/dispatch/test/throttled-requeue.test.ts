@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import { createLogger, createRedis, resolveTiers, type Finding, type RedisClient } from '@aegis/core';
 import { CloudClients, createDefaultRegistry, DEFAULT_SETTINGS } from '@aegis/handlers';
 import { getTestRedis, type TestRedis } from '@aegis/testkit';
@@ -166,26 +167,51 @@ it('treats "no token in the rate budget" the same way, and nothing reaches the c
   }
 });
 
-it('repairs the finding of a finished item whose worker died before writing its status, on redelivery', async () => {
+it('finishes the steps after the outcome of an item whose worker died right after recording it, on redelivery', async () => {
   const store = new StateStore(redis, `${tr.prefix}-repair`);
   const metrics = new DispatchMetrics('test');
   const clients = new CloudClients({ cloud: 'sandbox', sandboxPort: sb.port });
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const l of chunk.toString().split('\n').filter(Boolean))
+        lines.push(JSON.parse(l) as Record<string, unknown>);
+      done();
+    },
+  });
+  const d = { ...deps(store, clients, metrics), log: createLogger('test', 'info', sink) };
   try {
     const { batchId, findingId } = await queuedItem(store, clients);
     await store.setFindingStatus(findingId, 'remediating', batchId);
-    // The outcome was recorded, then the worker was killed: the finding still says remediating.
-    await store.transition(batchId, findingId, 'succeeded', ['queued'], { finished_at: new Date().toISOString() });
+    // The outcome was recorded, then the worker was killed: no finish line, the finding still remediating.
+    await store.transition(batchId, findingId, 'succeeded', ['queued'], {
+      finished_at: new Date().toISOString(),
+      duration_ms: 420,
+      snapshot_id: 'snap-001',
+      error: 'RequestLimitExceeded',
+    });
     const before = calls();
-    const d = await remediateItem(deps(store, clients, metrics), batchId, findingId, new AbortController().signal);
-    expect(d).toEqual({ kind: 'done', state: 'succeeded' });
+    const run = () => remediateItem(d, batchId, findingId, new AbortController().signal);
+    expect(await run()).toEqual({ kind: 'done', state: 'succeeded' });
     expect(await store.getFinding(findingId)).toMatchObject({ status: 'remediated', last_batch_id: batchId });
-    // Nothing ran again.
+    const finish = lines.filter((l) => l.action === 'finish' && l.finding_id === findingId);
+    expect(finish).toEqual([
+      expect.objectContaining({ status: 'success', duration_ms: 420, snapshot_id: 'snap-001', batch_id: batchId }),
+    ]);
+    // An earlier attempt's error is not the outcome's.
+    expect(finish[0]?.error).toBeUndefined();
+    expect((await metrics.remediations.get()).values).toEqual([
+      expect.objectContaining({ labels: { tier: 'T1', handler: 'block-public-ssh', status: 'success' }, value: 1 }),
+    ]);
+    // Nothing ran again in the cloud, and a second redelivery finds nothing left to do.
     expect(calls()).toBe(before);
-    expect((await metrics.remediations.get()).values).toEqual([]);
+    await run();
+    expect(lines.filter((l) => l.action === 'finish')).toHaveLength(1);
     // A finding another batch has since taken over is left alone.
     await store.setFindingStatus(findingId, 'remediating', 'batch-20991231-001');
-    await remediateItem(deps(store, clients, metrics), batchId, findingId, new AbortController().signal);
+    await run();
     expect((await store.getFinding(findingId))?.status).toBe('remediating');
+    expect(lines.filter((l) => l.action === 'finish')).toHaveLength(1);
   } finally {
     clients.destroy();
   }
