@@ -7,11 +7,12 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
 import { removeLocalStack, writeLocalStack } from '../packages/cli/src/local-stack';
+import { freePort } from '../packages/core/src/net';
 
 const ROOT = resolve(__dirname, '..');
 
@@ -29,17 +30,6 @@ const Env = z.object({
 
 function say(msg: string): void {
   process.stdout.write(`aegis: ${msg}\n`);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => res(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
 }
 
 function canConnect(host: string, port: number, timeoutMs = 500): Promise<boolean> {

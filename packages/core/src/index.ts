@@ -6,3 +6,4 @@ export * from './config';
 export * from './logger';
 export * from './redis';
 export * from './ids';
+export * from './net';
