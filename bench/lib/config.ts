@@ -66,9 +66,9 @@ export const SIZES: Record<Mode, Sizes> = {
     rateItems: 100,
     rateOwnStack: true,
     warmup: true,
-    t1Items: 250,
-    t1ScaleItems: 80,
-    t1Replicas: [1, 2, 4],
+    t1Items: 150,
+    t1ScaleItems: 50,
+    t1Replicas: [1, 2],
     dryRunItems: 200,
     dryRunRepeats: 1,
     statusBatchItems: 100,
@@ -76,7 +76,7 @@ export const SIZES: Record<Mode, Sizes> = {
     cannonSeconds: 2,
     cannonConnections: 10,
     memSmall: 2000,
-    memLarge: 10_000,
+    memLarge: 5000,
   },
   // The CI smoke run: every phase, every figure, as little work as still measures something.
   tiny: {
