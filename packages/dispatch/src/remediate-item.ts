@@ -4,6 +4,7 @@ import {
   classifyError,
   formatSnapshotId,
   METRIC_STATUS,
+  type Finding,
   type FindingStatus,
   type ItemState,
   type Logger,
@@ -303,7 +304,7 @@ async function afterOutcome(
   deps: RemediateDeps,
   item: ItemRecord,
   batchStatus: string,
-  finding: string | null,
+  finding: Finding | null,
 ): Promise<void> {
   const state = item.state;
   const batchId = item.batch_id;
@@ -353,10 +354,9 @@ async function afterOutcome(
  */
 async function finishInterrupted(deps: RemediateDeps, item: ItemRecord, batchStatus: string): Promise<void> {
   if (item.state === 'cancelled') return;
-  const raw = await deps.store.redis.get(deps.store.keys.finding(item.finding_id));
-  const f = raw ? (JSON.parse(raw) as { status?: string; last_batch_id?: string }) : null;
+  const f = await deps.store.getFinding(item.finding_id);
   if (f?.status !== 'remediating' || f.last_batch_id !== item.batch_id) return;
-  await afterOutcome(deps, item, batchStatus, raw);
+  await afterOutcome(deps, item, batchStatus, f);
 }
 
 /** The finding's status once its item ended in `state`. */

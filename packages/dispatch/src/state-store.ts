@@ -30,8 +30,8 @@ export interface ItemContext {
 }
 
 export interface FinishResult extends TransitionResult {
-  /** The finding's stored JSON when the move applied (null: it did not, or the finding is gone). */
-  finding: string | null;
+  /** The finding as stored when the move applied (null: it did not, or the finding is gone). */
+  finding: Finding | null;
 }
 
 export interface EmergencyStop {
@@ -76,11 +76,15 @@ export class StateStore {
   }
 
   async setFindingStatus(id: string, status: FindingStatus, batchId?: string): Promise<void> {
-    const f = await this.getFinding(id);
-    if (!f) return;
-    const next: Finding = { ...f, status, updated_at: new Date().toISOString() };
+    await this.writeFindingStatus(await this.getFinding(id), status, batchId);
+  }
+
+  /** A finding already read (null: gone) stored again with a new status, time and, if given, batch. */
+  async writeFindingStatus(finding: Finding | null, status: FindingStatus, batchId?: string): Promise<void> {
+    if (!finding) return;
+    const next: Finding = { ...finding, status, updated_at: new Date().toISOString() };
     if (batchId) next.last_batch_id = batchId;
-    await this.redis.set(this.keys.finding(id), JSON.stringify(next));
+    await this.redis.set(this.keys.finding(finding.id), JSON.stringify(next));
   }
 
   // --- batches
@@ -108,11 +112,6 @@ export class StateStore {
   async getHeader(batchId: string): Promise<BatchHeader | null> {
     const raw = await this.redis.get(this.keys.batchPlan(batchId));
     return raw ? (JSON.parse(raw) as BatchHeader) : null;
-  }
-
-  async getPlanItem(batchId: string, findingId: string): Promise<PlanItem | null> {
-    const raw = await this.redis.hget(this.keys.batchPlanItems(batchId), findingId);
-    return raw ? PlanItemSchema.parse(JSON.parse(raw)) : null;
   }
 
   async getPlanItems(batchId: string): Promise<PlanItem[]> {
@@ -188,7 +187,7 @@ export class StateStore {
 
   /**
    * An item's move to a final state with its report outcome, in one script: the outcome exists
-   * exactly when the move applied. Returns the finding as stored (for `writeFindingStatus`).
+   * exactly when the move applied. Returns the finding as stored (for `writeFindingStatus`, no second read).
    */
   async finish(
     item: Pick<ItemRecord, 'batch_id' | 'finding_id'>,
@@ -219,16 +218,9 @@ export class StateStore {
         at - OUTCOME_RETENTION_MS,
       ],
     )) as [number, string, string, string | null | undefined];
-    return { applied: r[0] === 1, previous: r[1], batchStatus: r[2], finding: r[3] ?? null };
-  }
-
-  /** A finding's status after its item finished, from the finding as `finish` read it (null: gone). */
-  async writeFindingStatus(stored: string | null, status: FindingStatus, batchId: string): Promise<void> {
-    if (!stored) return;
-    // The finding was validated when it was stored; only its status, time and batch change.
-    const finding = JSON.parse(stored) as Finding;
-    const next: Finding = { ...finding, status, updated_at: new Date().toISOString(), last_batch_id: batchId };
-    await this.redis.set(this.keys.finding(finding.id), JSON.stringify(next));
+    // The finding was validated when it was stored: read back as it is, for its status to change.
+    const finding = r[3] ? (JSON.parse(r[3]) as Finding) : null;
+    return { applied: r[0] === 1, previous: r[1], batchStatus: r[2], finding };
   }
 
   /**
@@ -282,11 +274,6 @@ export class StateStore {
     return Number(
       await SNAPSHOT_ID.run(this.redis, [this.keys.batchSnaps(batchId), this.keys.batchSnapSeq(batchId)], [findingId]),
     );
-  }
-
-  async existingSnapshotSeq(batchId: string, findingId: string): Promise<number | null> {
-    const n = await this.redis.hget(this.keys.batchSnaps(batchId), findingId);
-    return n === null ? null : Number(n);
   }
 
   // --- report outcomes

@@ -119,7 +119,7 @@ describe('StateStore item steps', () => {
       outcome('f-1'),
     );
     expect(r).toMatchObject({ applied: true, previous: 'running', batchStatus: 'running' });
-    expect(JSON.parse(r.finding ?? '{}')).toMatchObject({ id: 'f-1', status: 'remediating' });
+    expect(r.finding).toMatchObject({ id: 'f-1', status: 'remediating' });
     expect((await store.getItem(B, 'f-1'))?.snapshot_id).toBe('snap-001');
     expect(await store.getCounts(B)).toMatchObject({ queued: 1, running: 0, succeeded: 1 });
     expect((await store.outcomesSince(0)).map((o) => o.finding_id)).toContain('f-1');
