@@ -9,6 +9,7 @@ import {
   type RollbackInput,
   type Target,
 } from '@aegis/handlers';
+import { LuaScript } from './lua-script';
 import type { DispatchMetrics } from './metrics';
 import type { SnapshotDoc } from './snapshot-client';
 import type { StateStore } from './state-store';
@@ -354,12 +355,14 @@ redis.call('HSET', KEYS[2], 'rollback_scope', ARGV[1])
 return lost
 `;
 
+const ROLLBACK_STATUS = new LuaScript(ROLLBACK_STATUS_LUA);
+const CLAIM_ROLLBACKS = new LuaScript(CLAIM_ROLLBACKS_LUA);
+
 export async function refreshRollbackStatus(store: StateStore, batchId: string): Promise<RollbackState> {
-  return (await store.redis.eval(
-    ROLLBACK_STATUS_LUA,
-    2,
-    store.keys.batchRollbacks(batchId),
-    store.keys.batchMeta(batchId),
+  return (await ROLLBACK_STATUS.run(
+    store.redis,
+    [store.keys.batchRollbacks(batchId), store.keys.batchMeta(batchId)],
+    [],
   )) as RollbackState;
 }
 
@@ -373,13 +376,10 @@ export async function claimRollbacks(
   records: RollbackRecord[],
   scope: number,
 ): Promise<string[]> {
-  const lost = (await store.redis.eval(
-    CLAIM_ROLLBACKS_LUA,
-    2,
-    store.keys.batchRollbacks(batchId),
-    store.keys.batchMeta(batchId),
-    String(scope),
-    ...records.flatMap((r) => [r.snapshot_id, JSON.stringify(r)]),
+  const lost = (await CLAIM_ROLLBACKS.run(
+    store.redis,
+    [store.keys.batchRollbacks(batchId), store.keys.batchMeta(batchId)],
+    [String(scope), ...records.flatMap((r) => [r.snapshot_id, JSON.stringify(r)])],
   )) as string[];
   await refreshRollbackStatus(store, batchId);
   return lost;

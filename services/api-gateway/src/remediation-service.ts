@@ -1,6 +1,7 @@
 import { RESOURCE_NOT_FOUND, TIER_NAMES, itemJobId, type Finding, type Tier } from '@aegis/core';
 import {
   JOB_RETENTION,
+  LuaScript,
   estimateDurationS,
   getRollbackRecords,
   planFindings,
@@ -39,6 +40,7 @@ redis.call('HSET', KEYS[2], 'queued', ARGV[1], 'running', 0, 'succeeded', 0, 'no
   'timed_out', 0, 'cancelled', 0)
 return 1
 `;
+const INIT_ITEMS_ONCE = new LuaScript(INIT_ITEMS_ONCE_LUA);
 
 const sameSet = (a: readonly string[], b: readonly string[]) =>
   a.length === b.length && new Set([...a, ...b]).size === new Set(a).size && new Set(a).size === a.length;
@@ -272,13 +274,10 @@ export class RemediationService {
         Object.fromEntries(records.slice(k, k + 1000).map((r) => [r.finding_id, JSON.stringify(r)])),
       );
     }
-    await store.redis.eval(
-      INIT_ITEMS_ONCE_LUA,
-      3,
-      store.keys.batchItems(batchId),
-      store.keys.batchCounts(batchId),
-      staging,
-      String(records.length),
+    await INIT_ITEMS_ONCE.run(
+      store.redis,
+      [store.keys.batchItems(batchId), store.keys.batchCounts(batchId), staging],
+      [String(records.length)],
     );
     const queued = new Set(
       (await store.getItems(batchId)).filter((i) => i.state === 'queued').map((i) => i.finding_id),
