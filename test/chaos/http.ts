@@ -72,27 +72,21 @@ export function errorBodyProblem(a: RawAnswer): string | null {
  */
 export async function fingerprint(redis: RedisClient): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'COUNT', 1000);
-    cursor = next;
-    for (const k of keys) {
-      const type = await redis.type(k);
-      const size =
-        type === 'hash'
-          ? await redis.hlen(k)
-          : type === 'list'
-            ? await redis.llen(k)
-            : type === 'zset'
-              ? await redis.zcard(k)
-              : type === 'set'
-                ? await redis.scard(k)
-                : type === 'string'
-                  ? await redis.strlen(k)
-                  : -1;
-      out.set(k, `${type}:${size}`);
-    }
-  } while (cursor !== '0');
+  for await (const [k, type] of allKeys(redis)) {
+    const size =
+      type === 'hash'
+        ? await redis.hlen(k)
+        : type === 'list'
+          ? await redis.llen(k)
+          : type === 'zset'
+            ? await redis.zcard(k)
+            : type === 'set'
+              ? await redis.scard(k)
+              : type === 'string'
+                ? await redis.strlen(k)
+                : -1;
+    out.set(k, `${type}:${size}`);
+  }
   return out;
 }
 
@@ -104,22 +98,26 @@ export function fingerprintDiff(a: Map<string, string>, b: Map<string, string>):
 /** Everything Redis holds, as text (to look for a secret in it). */
 export async function redisText(redis: RedisClient): Promise<string> {
   const parts: string[] = [];
+  for await (const [k, type] of allKeys(redis)) {
+    parts.push(k);
+    if (type === 'hash') parts.push(JSON.stringify(await redis.hgetall(k)));
+    else if (type === 'list') parts.push(JSON.stringify(await redis.lrange(k, 0, -1)));
+    else if (type === 'zset') parts.push(JSON.stringify(await redis.zrange(k, 0, -1)));
+    else if (type === 'set') parts.push(JSON.stringify(await redis.smembers(k)));
+    else if (type === 'string') parts.push((await redis.get(k)) ?? '');
+    else if (type === 'stream') parts.push(JSON.stringify(await redis.xrange(k, '-', '+')));
+  }
+  return parts.join('\n');
+}
+
+/** Every key Redis holds, with its type (SCAN, a thousand at a time). */
+async function* allKeys(redis: RedisClient): AsyncGenerator<[string, string]> {
   let cursor = '0';
   do {
     const [next, keys] = await redis.scan(cursor, 'COUNT', 1000);
     cursor = next;
-    for (const k of keys) {
-      const type = await redis.type(k);
-      parts.push(k);
-      if (type === 'hash') parts.push(JSON.stringify(await redis.hgetall(k)));
-      else if (type === 'list') parts.push(JSON.stringify(await redis.lrange(k, 0, -1)));
-      else if (type === 'zset') parts.push(JSON.stringify(await redis.zrange(k, 0, -1)));
-      else if (type === 'set') parts.push(JSON.stringify(await redis.smembers(k)));
-      else if (type === 'string') parts.push((await redis.get(k)) ?? '');
-      else if (type === 'stream') parts.push(JSON.stringify(await redis.xrange(k, '-', '+')));
-    }
+    for (const k of keys) yield [k, await redis.type(k)];
   } while (cursor !== '0');
-  return parts.join('\n');
 }
 
 /** Bytes straight onto a socket (requests node's HTTP parser refuses); the answer's status, 0 if none. */

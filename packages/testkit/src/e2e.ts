@@ -18,24 +18,22 @@ import {
 
 export const ACCOUNT = '123456789012';
 
+/** How a test's SDK clients reach the stack's aws-sandbox. */
+const sandboxClientConfig = (stack: Stack) => ({
+  endpoint: stack.sandboxUrl,
+  region: 'us-east-1',
+  credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  maxAttempts: 8,
+});
+
 /** The real SDK against the stack's aws-sandbox. */
 export function ec2(stack: Stack): EC2Client {
-  return new EC2Client({
-    endpoint: stack.sandboxUrl,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-    maxAttempts: 8,
-  });
+  return new EC2Client(sandboxClientConfig(stack));
 }
 
 /** The real IAM SDK client against the stack's aws-sandbox. */
 export function iam(stack: Stack): IAMClient {
-  return new IAMClient({
-    endpoint: stack.sandboxUrl,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-    maxAttempts: 8,
-  });
+  return new IAMClient(sandboxClientConfig(stack));
 }
 
 /** SSH open to the world and to 10.0.0.0/8, RDP open over IPv6, HTTPS open to the world. */
